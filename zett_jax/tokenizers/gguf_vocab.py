@@ -49,6 +49,8 @@ def read_gguf_metadata(path: str | os.PathLike, prefix: str = "") -> dict[str, o
     try:
         with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
             return _parse_header(buf, prefix)
+    except OSError as e:
+        raise ZettError(f"{path}: cannot read GGUF file ({e.strerror or e})") from None
     except (ValueError, struct.error, KeyError, UnicodeDecodeError, IndexError) as e:
         raise ZettError(f"{path}: not a readable GGUF file (expected a GGUF v2/v3 header): {e}") from None
 
@@ -100,7 +102,7 @@ def _metadata_from_reader(reader) -> dict[str, object]:
     """The same dict as `read_gguf_metadata`, from an already opened `gguf.GGUFReader`."""
     out = {}
     for key, field in reader.fields.items():
-        if not key.startswith("tokenizer."):
+        if key.startswith("GGUF."):  # the reader's pseudo-fields for the header counts
             continue
         value = field.contents()
         if isinstance(value, list) and value and not isinstance(value[0], str):
@@ -135,13 +137,15 @@ class GGUFVocab:
 def read_vocab(path_or_reader) -> GGUFVocab:
     if isinstance(path_or_reader, (str, os.PathLike)):
         source = str(path_or_reader)
-        meta = read_gguf_metadata(path_or_reader, prefix="tokenizer.")
+        meta = read_gguf_metadata(path_or_reader)
     else:
         source = str(getattr(path_or_reader, "path", "<GGUFReader>"))
         meta = _metadata_from_reader(path_or_reader)
     for key in ("tokenizer.ggml.model", "tokenizer.ggml.tokens"):
         if key not in meta:
             raise ZettError(f"{source}: GGUF file has no '{key}' (expected tokenizer metadata)")
+    if meta["tokenizer.ggml.model"] in ("gpt2", "gemma4") and "tokenizer.ggml.merges" not in meta:
+        raise ZettError(f"{source}: GGUF BPE tokenizer has no 'tokenizer.ggml.merges' (expected BPE merges)")
     tokens = meta["tokenizer.ggml.tokens"]
     types = meta.get("tokenizer.ggml.token_type")
     types_V = np.full(len(tokens), NORMAL, np.int32) if types is None else np.asarray(types, np.int32)
@@ -243,17 +247,22 @@ def _merges_from_scores(v: GGUFVocab, vocab: dict[str, int]) -> list[tuple[str, 
     """Every split of a NORMAL piece into two pieces, ordered by the piece's score (best first)."""
     scores = v.scores_V if v.scores_V is not None else -np.arange(len(v.tokens), dtype=np.float32)
     mergeable = (v.types_V == NORMAL) | (v.types_V == UNUSED)
-    found = []  # (score rank key, left id, right id, left, right)
+    left_ids, right_ids, piece_ids = [], [], []
     for i, piece in enumerate(v.tokens):
         if not mergeable[i] or len(piece) < 2:
             continue
         for cut in range(1, len(piece)):
-            left, right = piece[:cut], piece[cut:]
-            li, ri = vocab.get(left), vocab.get(right)
+            li, ri = vocab.get(piece[:cut]), vocab.get(piece[cut:])
             if li is not None and ri is not None:
-                found.append((-float(scores[i]), i, li, ri, left, right))
-    found.sort()
-    return [(f[4], f[5]) for f in found]
+                left_ids.append(li)
+                right_ids.append(ri)
+                piece_ids.append(i)
+    piece_M = np.asarray(piece_ids, np.int64)
+    left_M, right_M = np.asarray(left_ids, np.int64), np.asarray(right_ids, np.int64)
+    # best score first; ties by piece id, then by the ids of the parts (as HF's extractor orders them)
+    order_M = np.lexsort((right_M, left_M, piece_M, -scores[piece_M].astype(np.float64)))
+    tokens = v.tokens
+    return [(tokens[left_M[k]], tokens[right_M[k]]) for k in order_M.tolist()]
 
 
 def _spm_bpe(v: GGUFVocab) -> tokenizers.Tokenizer:
