@@ -219,8 +219,6 @@ def _units() -> dict[str, Unit]:
     return {u.key: u for u in units}
 
 
-_UNITS_RAW = _units()
-
 _FORTUNE_LANGS = {
     "en": ("English", "Debian fortunes + fortunes-min", "BSD (fortune-mod); texts of mixed origin"),
     "de": ("German", "Debian fortunes-de", "GPL-2+"),
@@ -408,23 +406,15 @@ ASSETS: dict[str, Asset] = {a.name: _pin_main(a) for a in _asset_list()}
 
 
 def _with_pins(unit: Unit) -> Unit:
+    """The unit with the sha256 of every deterministic output file it produces."""
     pins = dict(_FILE_SHA256.get(unit.key, {}))
     for a in ASSETS.values():
         if a.unit == unit.key and a.sha256:
             pins.setdefault(a.relpath, a.sha256)
-    return Unit(unit.key, unit.subdir, unit.packages, unit.builder, tuple(sorted(pins.items())), unit.options)
+    return dataclasses.replace(unit, pinned=tuple(sorted(pins.items())))
 
 
-
-_UNITS: dict[str, Unit] = {}
-
-
-def _refresh_units() -> None:
-    _UNITS.clear()
-    _UNITS.update({k: _with_pins(u) for k, u in _UNITS_RAW.items()})
-
-
-_refresh_units()
+_UNITS: dict[str, Unit] = {k: _with_pins(u) for k, u in _units().items()}
 
 
 # ==================================================================================================

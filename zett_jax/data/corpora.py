@@ -443,7 +443,7 @@ def _strip_entry(entry: str) -> str:
 def line_documents(text: str) -> Iterator[str]:
     """One document per blank-line-separated paragraph; if the text has no blank lines at all, one per
     line. A byte-order mark and CR line ends are removed."""
-    text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n").strip()
     if re.search(r"\n[ \t]*\n", text):
         for para in re.split(r"\n[ \t]*\n", text):
             if para.strip():
