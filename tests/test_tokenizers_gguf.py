@@ -180,3 +180,26 @@ def test_gemma3_tokenizer(gemma3):
     # no dummy prefix, BOS added by default
     assert gemma3.tokenizer.encode("Hello").tokens == ["<bos>", "Hello"]
     assert gemma3.tokenizer.encode(" Hello", add_special_tokens=False).tokens == ["▁Hello"]
+
+
+def test_every_known_pre_tokenizer_compiles():
+    """All llama.cpp regexes run in the `tokenizers` (Oniguruma) engine, except the two that stand for
+    hand-written C++ and are refused with a clear error."""
+    from tokenizers import pre_tokenizers
+
+    from zett_jax.tokenizers.pretokenizers import bpe_pre_tokenizer_spec, known_names, split_sequence
+
+    raw = (REPO / "zett_jax/tokenizers/pretokenizer_regexes.json").read_bytes()
+    assert raw.isascii(), "regex table must stay \\u-escaped"
+    refused = []
+    for name in known_names():
+        try:
+            spec = bpe_pre_tokenizer_spec(name)
+        except ZettError:
+            refused.append(name)
+            continue
+        pieces = pre_tokenizers.Sequence(split_sequence(spec.regexes)).pre_tokenize_str("Hi  it's 12345 你好\n\n x")
+        assert "".join(p for p, _ in pieces) == "Hi  it's 12345 你好\n\n x", name
+    assert refused == ["afmoe", "kimi-k2"]
+    with pytest.raises(ZettError, match="unknown GGUF pre-tokenizer 'no-such-pre'"):
+        bpe_pre_tokenizer_spec("no-such-pre")

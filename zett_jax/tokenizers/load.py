@@ -89,17 +89,17 @@ def _read_json(path: Path) -> dict:
         raise ZettError(f"{path}: not valid JSON ({e})") from None
 
 
-def _role_tokens(config_dir: Path | None) -> tuple[dict[str, str], bool | None]:
+def _role_tokens(config_dir: Path | None) -> tuple[dict[str, str] | None, bool | None]:
     """Role -> token text from special_tokens_map.json and tokenizer_config.json (the latter wins), and
-    tokenizer_config's add_bos_token if it says."""
+    tokenizer_config's add_bos_token if it says. None instead of the dict if neither file exists."""
     roles: dict[str, str] = {}
     add_bos = None
-    if config_dir is None:
-        return roles, add_bos
+    found = False
     for fname in ("special_tokens_map.json", "tokenizer_config.json"):
-        f = config_dir / fname
-        if not f.is_file():
+        f = config_dir / fname if config_dir is not None else None
+        if f is None or not f.is_file():
             continue
+        found = True
         cfg = _read_json(f)
         for role in _ROLES:
             value = cfg.get(f"{role}_token")
@@ -109,7 +109,7 @@ def _role_tokens(config_dir: Path | None) -> tuple[dict[str, str], bool | None]:
                 roles[role] = value
         if fname == "tokenizer_config.json" and isinstance(cfg.get("add_bos_token"), bool):
             add_bos = cfg["add_bos_token"]
-    return roles, add_bos
+    return (roles if found else None), add_bos
 
 
 def _from_tokenizer_json(path: Path, config_dir: Path | None) -> LoadedTokenizer:
@@ -122,8 +122,8 @@ def _from_tokenizer_json(path: Path, config_dir: Path | None) -> LoadedTokenizer
     roles, add_bos = _role_tokens(config_dir)
     ids: dict[str, int | None] = {}
     for role in _ROLES:
-        if role in roles:
-            ids[role] = tok.token_to_id(roles[role])
+        if roles is not None:  # the configs are authoritative, also about a role being absent
+            ids[role] = tok.token_to_id(roles[role]) if role in roles else None
         else:
             ids[role] = next((tok.token_to_id(t) for t in _ROLE_GUESSES[role] if tok.token_to_id(t) is not None), None)
     if add_bos is None:
