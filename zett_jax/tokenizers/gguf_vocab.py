@@ -21,11 +21,11 @@ from pathlib import Path
 
 import numpy as np
 import tokenizers
-from tokenizers import AddedToken, Regex, decoders, models, normalizers, pre_tokenizers
+from tokenizers import AddedToken, Regex, decoders, models, normalizers, pre_tokenizers, processors
 
 from zett_jax.errors import ZettError
 from zett_jax.tokenizers.core import LoadedTokenizer
-from zett_jax.tokenizers.pretokenizers import bpe_pre_tokenizer_spec
+from zett_jax.tokenizers.pretokenizers import bpe_pre_tokenizer_spec, byte_level_pre_tokenizer, split_sequence
 
 # llama.cpp token types (llama_token_type in gguf-py: gguf.TokenType).
 NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED, BYTE = 1, 2, 3, 4, 5, 6
@@ -192,15 +192,12 @@ def _split_merges(v: GGUFVocab, vocab: dict[str, int]) -> list[tuple[str, str]]:
 
 def _byte_level_bpe(v: GGUFVocab) -> tokenizers.Tokenizer:
     spec = bpe_pre_tokenizer_spec(v.pre)
+    if not spec.byte_encode:  # raw UTF-8 pieces with ▁ for spaces and <0xNN> byte fallback (sarvam-moe)
+        return _spm_style_bpe(v, merges_from_file=True)
     vocab = _first_index(v.tokens)
     tok = tokenizers.Tokenizer(models.BPE(vocab, _split_merges(v, vocab), ignore_merges=spec.ignore_merges))
-    if spec.byte_encode:
-        from zett_jax.tokenizers.pretokenizers import byte_level_pre_tokenizer
-
-        tok.pre_tokenizer = byte_level_pre_tokenizer(spec.regexes)
-        tok.decoder = decoders.ByteLevel()
-    else:  # raw UTF-8 pieces with ▁ for spaces and <0xNN> byte fallback, as sarvam uses
-        return _spm_style_bpe(v, merges_from_file=True)
+    tok.pre_tokenizer = byte_level_pre_tokenizer(spec.regexes)
+    tok.decoder = decoders.ByteLevel()
     return tok
 
 
@@ -232,8 +229,6 @@ def _spm_style_bpe(v: GGUFVocab, merges_from_file: bool) -> tokenizers.Tokenizer
     tok.normalizer = normalizers.Sequence(steps + [normalizers.Replace(" ", "▁")])
     if v.model == "gemma4" or v.pre in ("gemma4", "sarvam-moe"):
         # llama.cpp's GEMMA4 pre-type only cuts the text at newline runs (BPE pieces never span them)
-        from zett_jax.tokenizers.pretokenizers import split_sequence
-
         spec = bpe_pre_tokenizer_spec("gemma4")
         tok.pre_tokenizer = pre_tokenizers.Sequence(split_sequence(spec.regexes))
     dec = [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()]
@@ -379,8 +374,6 @@ def _set_post_processor(tok, v: GGUFVocab, ids, add_bos: bool, add_eos: bool) ->
     """What `add_special_tokens=True` adds, so an exported HF directory behaves like the original."""
     if not (add_bos or add_eos):
         return
-    from tokenizers import processors
-
     bos = [(v.tokens[ids["bos"]], ids["bos"])] if add_bos else []
     eos = [(tok.id_to_token(ids["eos"]), ids["eos"])] if add_eos else []
     head = " ".join(t for t, _ in bos)
