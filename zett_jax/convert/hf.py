@@ -169,6 +169,12 @@ class atomic_directory:
         if exc_type is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)
             return
+        # mkdtemp makes a private (0700) directory; give the result ordinary permissions.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(self.tmp, 0o777 & ~umask)
+        for f in self.tmp.iterdir():
+            os.chmod(f, 0o666 & ~umask)
         old = None
         if self.target.exists():
             old = self.target.with_name(f".{self.target.name}.old-{os.getpid()}")

@@ -7,6 +7,7 @@ reachable, a Hugging Face hub id. `convert_to_hf_dir` writes any of them as a Hu
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -158,3 +159,36 @@ def _from_transformers(spec: str) -> LoadedTokenizer:
         tokenizer=backend, bos_id=hf.bos_token_id, eos_id=hf.eos_token_id, pad_id=hf.pad_token_id,
         unk_id=hf.unk_token_id, add_bos=bool(getattr(hf, "add_bos_token", False)), name=Path(spec).name,
     )
+
+
+def resolve_tokenizer(spec: str | os.PathLike) -> LoadedTokenizer:
+    """Like :func:`load_tokenizer`, but a name from ``zett assets list`` works too: a tokenizer asset
+    loads from its raw source, a model asset gives the model's own tokenizer."""
+    from zett_jax import assets
+
+    if isinstance(spec, str) and assets.is_asset(spec):
+        asset = assets.ASSETS[spec]
+        if asset.kind not in ("tokenizer", "model"):
+            raise ZettError(f"{spec}: is a {asset.kind} asset, expected a tokenizer or a model")
+        lt = load_tokenizer(assets.fetch(spec))
+        return dataclasses.replace(lt, name=spec)
+    return load_tokenizer(spec)
+
+
+def converted_tokenizer_dir(name: str) -> Path:
+    """An HF tokenizer directory (tokenizer.json + configs) for an asset, converted once and cached."""
+    from zett_jax import assets
+
+    out = assets.cache_dir() / "tokenizers" / "converted" / name
+    if not (out / "tokenizer.json").is_file():
+        lt = resolve_tokenizer(name)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out.parent))
+        try:
+            lt.save_hf(tmp)
+            if out.exists():
+                shutil.rmtree(out)
+            os.replace(tmp, out)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out

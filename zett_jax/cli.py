@@ -1,0 +1,223 @@
+"""The ``zett`` command. Thin: parse, log devices, call one library function, print.
+
+Every user error is a :class:`~zett_jax.errors.ZettError`: one line on stderr, exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+from zett_jax.errors import ZettError
+
+DEFAULT_MODEL = "smollm2-135m"
+DEFAULT_DATA = "wiki-en"
+
+
+def _dtype(name: str):
+    import jax.numpy as jnp
+
+    table = {"float32": jnp.float32, "fp32": jnp.float32, "bfloat16": jnp.bfloat16, "bf16": jnp.bfloat16}
+    if name not in table:
+        raise ZettError(f"--dtype {name!r}: expected float32 or bfloat16")
+    return table[name]
+
+
+def _log_devices() -> None:
+    import jax
+
+    devs = jax.devices()
+    logging.info("devices: %d x %s (%s)", len(devs), devs[0].device_kind, jax.default_backend())
+
+
+# --------------------------------------------------------------------------------------------- assets
+def cmd_assets(args) -> int:
+    from zett_jax import assets
+
+    if args.action == "list":
+        rows = assets.list_assets()
+        width = max(len(a.name) for a in rows)
+        for a in rows:
+            print(f"{a.name:<{width}}  {a.kind:<9}  {a.description}")
+        return 0
+    if not args.name:
+        raise ZettError(f"zett assets {args.action}: expected an asset NAME (see `zett assets list`)")
+    if args.action == "fetch":
+        print(assets.fetch(args.name))
+        return 0
+    asset = assets.ASSETS.get(args.name)
+    if asset is not None and asset.kind == "tokenizer":
+        from zett_jax.tokenizers.load import converted_tokenizer_dir
+
+        print(converted_tokenizer_dir(args.name))
+    else:
+        print(assets.path(args.name))
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------- eval
+def _load(args):
+    from zett_jax.convert.load import load_model
+
+    _log_devices()
+    return load_model(args.model, dtype=_dtype(args.dtype), param_dtype=_dtype(args.dtype))
+
+
+def _documents(args):
+    from zett_jax.data.text import read_documents, resolve_data_path, take_prefix
+
+    path = resolve_data_path(args.data)
+    return take_prefix(read_documents(path), args.max_documents, args.max_bytes)
+
+
+def cmd_eval(args) -> int:
+    from zett_jax.eval.bpb import bits_per_byte
+
+    docs = _documents(args)
+    loaded = _load(args)
+    result = bits_per_byte(
+        loaded, docs, max_length=args.max_length, batch_size=args.batch_size, progress=not args.no_progress
+    )
+    out = {"model": args.model, "data": args.data, "dtype": args.dtype, **result.as_dict()}
+    if args.max_bytes is not None:
+        out["max_bytes"] = args.max_bytes
+    if args.max_documents is not None:
+        out["max_documents"] = args.max_documents
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(
+            f"{args.model} on {args.data}: {result.bits_per_byte:.4f} bits/byte "
+            f"({result.tokens} tokens, {result.bytes} bytes, {result.documents} documents, "
+            f"{result.tokens_per_byte:.3f} tokens/byte, {result.seconds:.1f} s)"
+        )
+    return 0
+
+
+def cmd_generate(args) -> int:
+    from zett_jax.generate import greedy
+
+    loaded = _load(args)
+    print(args.prompt + greedy(loaded, args.prompt, args.max_new_tokens))
+    return 0
+
+
+def cmd_export(args) -> int:
+    from zett_jax.convert.hf import save_hf
+
+    loaded = _load(args)
+    out = save_hf(
+        args.out,
+        loaded.config,
+        loaded.model,
+        loaded.embeddings,
+        loaded.tokenizer,
+        dtype=_dtype(args.dtype),
+        overwrite=args.overwrite,
+    )
+    print(out)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    """The main job on the built-in default: a real model, real text, bits per byte."""
+    from zett_jax.generate import greedy
+
+    args.model, args.data = args.model or DEFAULT_MODEL, args.data or DEFAULT_DATA
+    docs = _documents(args)
+    loaded = _load(args)
+    prompt = "The capital of France is"
+    print(f"{args.model}: {prompt!r} ->{greedy(loaded, prompt, 8)!r}")
+    from zett_jax.eval.bpb import bits_per_byte
+
+    result = bits_per_byte(loaded, docs, max_length=args.max_length, batch_size=args.batch_size)
+    print(
+        f"{args.model} on {args.data} (first {result.bytes} bytes): {result.bits_per_byte:.4f} bits/byte, "
+        f"{result.tokens_per_byte:.3f} tokens/byte, {result.tokens / result.seconds:.0f} tokens/s"
+    )
+    return 0
+
+
+# --------------------------------------------------------------------------------------------- parser
+def _model_args(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument("--model", required=required, help="asset name, .gguf file, HF directory or hub id")
+    p.add_argument("--dtype", default="float32", help="float32 or bfloat16 (parameters and compute)")
+
+
+def _data_args(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument("--data", required=required, help="corpus asset name, .jsonl or text file")
+    p.add_argument("--max-length", type=int, default=1024, help="window length L, prefix included")
+    p.add_argument("--batch-size", type=int, default=8, help="windows of length L per batch")
+    p.add_argument("--max-bytes", type=int, default=None, help="evaluate the documents of this prefix only")
+    p.add_argument("--max-documents", type=int, default=None, help="evaluate the first N documents only")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zett", description="Free language models from their tokenizers.")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("assets", help="list, fetch or locate real models, tokenizers and corpora")
+    p.add_argument("action", choices=["list", "fetch", "path"])
+    p.add_argument("name", nargs="?")
+    p.set_defaults(func=cmd_assets)
+
+    p = sub.add_parser("eval", help="bits per byte of a model on a text (ROADMAP.md protocol)")
+    _model_args(p)
+    _data_args(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("generate", help="greedy continuation of a prompt")
+    _model_args(p)
+    p.add_argument("--prompt", required=True)
+    p.add_argument("--max-new-tokens", type=int, default=16)
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("export", help="write a Hugging Face PyTorch checkpoint directory")
+    _model_args(p)
+    p.add_argument("--out", required=True)
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("demo", help="the main job on the built-in default model and text")
+    _model_args(p, required=False)
+    _data_args(p, required=False)
+    p.set_defaults(func=cmd_demo, max_bytes=40_000)
+
+    _add_transplant(sub)
+    return parser
+
+
+def _add_transplant(sub) -> None:
+    try:
+        from zett_jax.transplant.cli import add_parser
+    except ImportError:
+        return
+    add_parser(sub)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="zett: %(message)s", stream=sys.stderr
+    )
+    try:
+        return args.func(args)
+    except ZettError as e:
+        print(f"zett: error: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `zett assets list | head`
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 — silence the flush at exit
+        return 0
+    except KeyboardInterrupt:
+        print("zett: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
