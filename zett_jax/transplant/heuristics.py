@@ -5,8 +5,8 @@ Embeddings`` for the target vocabulary (the plan carries the source and target t
 and the decomposition of each target token into source pieces). Shared tokens always keep their source
 rows exactly (`plan.assemble`); the methods differ only in the rows of new tokens.
 
-Target special tokens that match no source role, and tokens with no source pieces at all, get the source
-mean row in `fvt`, `focus` and `tokenadapt` (logged): there is no text to compose them from.
+Target special tokens that match no source role, and tokens with no source pieces at all (bytes the
+source vocabulary lacks, e.g. SmolLM2 has no token for b"\xc0"), get the source mean row in `fvt`, `focus` and `tokenadapt` (logged): there is no text to compose them from.
 
 Auxiliary space (FOCUS, TokenAdapt). Both papers measure token similarity in an auxiliary embedding space
 (FOCUS: fastText trained on target-language text; TokenAdapt: an external sentence embedder). Here the
@@ -73,8 +73,8 @@ def _with_mean_fallback(rows_VxD, table_UxD, empty_V: np.ndarray, plan: TokenPla
 def _log_empty(name: str, empty_V: np.ndarray, plan: TokenPlan) -> None:
     n = int((empty_V & ~plan.overlap.shared_V).sum())
     if n:
-        log.info("%s: %d new target tokens have no source pieces (specials without a role); they get the "
-                 "source mean row", name, n)
+        log.info("%s: %d new target tokens have no source pieces (special tokens without a source role, or "
+                 "bytes the source cannot spell); they get the source mean row", name, n)
 
 
 def fvt(source: Embeddings, plan: TokenPlan, options: TransplantOptions, donor=None) -> Embeddings:

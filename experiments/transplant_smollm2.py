@@ -1,0 +1,228 @@
+"""Issue 3's real transplant experiments: bits per byte before and after a tokenizer swap.
+
+Pairs (source model -> target tokenizer [donor]):
+  smollm2-135m -> gpt-2, llama-bpe           donor-free methods
+  gemma3-270m  -> SmolLM2's tokenizer        OMP with smollm2-135m as donor, and donor-free methods
+  smollm2-135m -> Gemma-3's tokenizer        OMP with gemma3-270m as donor, and donor-free methods
+Each row is evaluated on the same fixed prefix of every corpus (``take_prefix(docs, max_bytes=...)``);
+the original models are evaluated on the same prefixes with their own tokenizers.
+
+Results go to ``<out>.json`` (appended row by row, so a killed run resumes where it stopped) and
+``<out>.md`` (rewritten after every row).
+
+    .venv/bin/python experiments/transplant_smollm2.py            # everything (hours on two CPU cores)
+    .venv/bin/python experiments/transplant_smollm2.py --pairs smollm2-gpt2 --methods fvt
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import jax
+
+from zett_jax import assets
+from zett_jax.convert.load import load_model
+from zett_jax.data.text import read_documents, resolve_data_path, take_prefix
+from zett_jax.eval.bpb import bits_per_byte
+from zett_jax.tokenizers.load import load_tokenizer
+from zett_jax.transplant.api import DONOR_METHODS, METHODS, transplant
+from zett_jax.transplant.plan import plan_tokens
+
+log = logging.getLogger("transplant_experiment")
+
+DONOR_FREE = ["zero", "mean", "fvt", "focus", "tokenadapt"]
+# name: (source model, target tokenizer (asset), donor model or None); smallest first
+PAIRS = {
+    "smollm2-gpt2": ("smollm2-135m", "gpt-2", None),
+    "smollm2-llama3": ("smollm2-135m", "llama-bpe", None),
+    "gemma3-smollm2": ("gemma3-270m", "smollm2-135m", "smollm2-135m"),
+    "smollm2-gemma3": ("smollm2-135m", "gemma3-270m", "gemma3-270m"),
+}
+CORPORA = ["wiki-en", "python-code", "fortunes-de", "fortunes-ru"]
+
+
+def prefix_documents(docs: list[str], max_bytes: int) -> list[str]:
+    """`take_prefix`, then the document that crosses the budget cut at ``max_bytes`` (on a character
+    boundary), so one long first document (a Wikipedia article is often 60 KB) cannot blow the budget."""
+    docs = take_prefix(docs, max_bytes=max_bytes)
+    head = sum(len(d.encode()) for d in docs[:-1])
+    last = docs[-1].encode()[: max_bytes - head].decode("utf-8", errors="ignore").strip()
+    return docs[:-1] + ([last] if last else [])
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--pairs", nargs="+", default=list(PAIRS), choices=list(PAIRS))
+    p.add_argument("--methods", nargs="+", default=["omp", *DONOR_FREE], choices=list(METHODS))
+    p.add_argument("--corpora", nargs="+", default=CORPORA)
+    p.add_argument("--max-bytes", type=int, default=16_000, help="UTF-8 bytes per corpus prefix")
+    p.add_argument("--max-length", type=int, default=512)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--k", type=int, default=64)
+    p.add_argument("--no-originals", action="store_true")
+    p.add_argument("--out", default="experiments/results/transplant")
+    return p.parse_args(argv)
+
+
+def load_results(path: Path, settings: dict) -> dict:
+    if path.exists():
+        results = json.loads(path.read_text())
+        if results.get("settings") == settings:
+            return results
+        log.warning("%s was made with other settings; starting a new results file", path)
+    return {"settings": settings, "rows": []}
+
+
+def save(results: dict, out: Path) -> None:
+    tmp = out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(results, indent=1))
+    os.replace(tmp, out.with_suffix(".json"))
+    out.with_suffix(".md").write_text(render_markdown(results))
+
+
+def render_markdown(results: dict) -> str:
+    s = results["settings"]
+    corpora = s["corpora"]
+    lines = [
+        "# Training-free tokenizer transplantation: bits per byte",
+        "",
+        "Lower is better. Each column is the same fixed prefix of the corpus for every row "
+        f"(its first documents, the last one cut so that the prefix has at most {s['max_bytes']:,} UTF-8 "
+        "bytes; see `bytes` below), "
+        f"windows of at most {s['max_length']} tokens, prefix token BOS (else EOS), protocol of ROADMAP.md. "
+        "In brackets: the change relative to the source model with its own tokenizer. "
+        "`tok/B` = tokens per byte of the new tokenizer on that corpus (mean over corpora).",
+        "",
+        f"Command: `{s['command']}`",
+        f"Machine: {s['machine']}; jax {s['jax']}.",
+        "",
+    ]
+    rows = results["rows"]
+    originals = {r["source"]: r for r in rows if r["method"] == "original"}
+    if originals:
+        lines += ["## Original models (own tokenizer)", "",
+                  "| model | " + " | ".join(corpora) + " | tok/B |", "|---|" + "---|" * (len(corpora) + 1)]
+        for name, r in originals.items():
+            lines.append(f"| {name} | " + " | ".join(f"{r['bpb'][c]['bits_per_byte']:.3f}" for c in corpora)
+                         + f" | {_tpb(r, corpora):.3f} |")
+        lines.append("")
+    for pair, (src, tgt, donor) in PAIRS.items():
+        pair_rows = [r for r in rows if r.get("pair") == pair]
+        if not pair_rows:
+            continue
+        first = pair_rows[0]
+        lines += [
+            f"## {src} -> {tgt} tokenizer" + (f" (OMP donor: {donor})" if donor else ""),
+            "",
+            f"Target vocabulary {first['target_size']:,}; shared with the source {first['shared']:,} "
+            f"({first['shared'] / first['target_size']:.1%}); new {first['target_size'] - first['shared']:,}. "
+            f"Overlap + decomposition took {first['plan_seconds']:.1f} s.",
+            "",
+            "| method | transplant s | " + " | ".join(corpora) + " | tok/B |",
+            "|---|---:|" + "---|" * (len(corpora) + 1),
+        ]
+        base = originals.get(src)
+        if base:
+            lines.append(f"| original ({src}, own tokenizer) | | "
+                         + " | ".join(f"{base['bpb'][c]['bits_per_byte']:.3f}" for c in corpora)
+                         + f" | {_tpb(base, corpora):.3f} |")
+        for r in sorted(pair_rows, key=lambda r: _mean_bpb(r, corpora)):
+            cells = []
+            for c in corpora:
+                v = r["bpb"][c]["bits_per_byte"]
+                rel = f" ({v / base['bpb'][c]['bits_per_byte'] - 1:+.0%})" if base else ""
+                cells.append(f"{v:.3f}{rel}")
+            lines.append(f"| {r['method']} | {r['transplant_seconds']:.1f} | " + " | ".join(cells)
+                         + f" | {_tpb(r, corpora):.3f} |")
+        lines.append("")
+    lines += ["`bytes` per corpus: " + ", ".join(f"{c} {n:,}" for c, n in s.get("corpus_bytes", {}).items()), ""]
+    return "\n".join(lines)
+
+
+def _mean_bpb(r, corpora):
+    return sum(r["bpb"][c]["bits_per_byte"] for c in corpora) / len(corpora)
+
+
+def _tpb(r, corpora):
+    return sum(r["bpb"][c]["tokens"] / r["bpb"][c]["bytes"] for c in corpora) / len(corpora)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stdout)
+    documents = {c: prefix_documents(read_documents(resolve_data_path(c)), args.max_bytes) for c in args.corpora}
+    settings = {
+        "corpora": args.corpora,
+        "max_bytes": args.max_bytes,
+        "max_length": args.max_length,
+        "k": args.k,
+        "corpus_bytes": {c: sum(len(d.encode()) for d in docs) for c, docs in documents.items()},
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    results = load_results(out.with_suffix(".json"), settings)
+    results["settings"].update(
+        command="python experiments/transplant_smollm2.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        machine=f"{platform.machine()}, {os.cpu_count()} CPUs, {jax.devices()[0].platform}",
+        jax=jax.__version__,
+    )
+    done = {(r.get("pair"), r["method"], r["source"]) for r in results["rows"]}
+    models: dict[str, object] = {}
+
+    def model(name):
+        if name not in models:
+            models[name] = load_model(name)
+        return models[name]
+
+    def evaluate(loaded) -> dict:
+        return {c: bits_per_byte(loaded, docs, max_length=args.max_length, batch_size=args.batch_size,
+                                 progress=False).as_dict() for c, docs in documents.items()}
+
+    if not args.no_originals:
+        for src in dict.fromkeys(PAIRS[p][0] for p in args.pairs):
+            if (None, "original", src) in done:
+                continue
+            bpb = evaluate(model(src))
+            results["rows"].append({"pair": None, "source": src, "method": "original", "bpb": bpb})
+            log.info("original %s: %s", src, {c: round(v["bits_per_byte"], 4) for c, v in bpb.items()})
+            save(results, out)
+
+    for pair in args.pairs:
+        src, tgt, donor_name = PAIRS[pair]
+        methods = [m for m in args.methods if (pair, m, src) not in done]
+        methods = [m for m in methods if m not in DONOR_METHODS or donor_name]
+        if not methods:
+            continue
+        # With a donor, its own tokenizer object is the target (OMP checks they are the same vocabulary).
+        target = model(donor_name).tokenizer if donor_name else load_tokenizer(assets.fetch(tgt))
+        start = time.perf_counter()
+        plan = plan_tokens(model(src).tokenizer, target)
+        plan_seconds = time.perf_counter() - start
+        for method in methods:
+            donor = model(donor_name) if method in DONOR_METHODS else None
+            start = time.perf_counter()
+            moved = transplant(model(src), target, method, donor=donor, k=args.k, plan=plan)
+            jax.block_until_ready(moved.embeddings)
+            seconds = time.perf_counter() - start
+            log.info("%s %s: transplant %.1f s", pair, method, seconds)
+            bpb = evaluate(moved)
+            results["rows"].append({
+                "pair": pair, "source": src, "target": tgt, "donor": donor_name if donor else None,
+                "method": method, "k": args.k if method in DONOR_METHODS else None,
+                "transplant_seconds": seconds, "plan_seconds": plan_seconds,
+                "target_size": target.vocab_size, "shared": plan.overlap.num_shared, "bpb": bpb,
+            })
+            log.info("%s %s: %s", pair, method, {c: round(v["bits_per_byte"], 4) for c, v in bpb.items()})
+            save(results, out)
+            del moved
+
+
+if __name__ == "__main__":
+    main()
