@@ -122,6 +122,29 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_transplant(args) -> int:
+    """Give ``--model`` the tokenizer ``--tokenizer`` with a training-free method; write an HF directory."""
+    from zett_jax.convert.hf import save_hf
+    from zett_jax.convert.load import load_model
+    from zett_jax.tokenizers.load import resolve_tokenizer
+    from zett_jax.transplant.api import DONOR_METHODS, METHODS, transplant
+
+    if args.method not in METHODS:
+        raise ZettError(f"--method {args.method!r}: expected one of {', '.join(METHODS)}")
+    if args.method in DONOR_METHODS and not args.donor:
+        raise ZettError(f"--method {args.method} needs --donor, a model that already uses the target tokenizer")
+    target = resolve_tokenizer(args.tokenizer)
+    source = _load(args)
+    donor = load_model(args.donor) if args.donor else None
+    moved = transplant(source, target, args.method, donor=donor, k=args.k, untie=args.untie)
+    out = save_hf(
+        args.out, moved.config, moved.model, moved.embeddings, moved.tokenizer,
+        dtype=_dtype(args.dtype), overwrite=args.overwrite,
+    )
+    print(out)
+    return 0
+
+
 def cmd_demo(args) -> int:
     """The main job on the built-in default: a real model, real text, bits per byte."""
     from zett_jax.generate import greedy
@@ -189,16 +212,17 @@ def build_parser() -> argparse.ArgumentParser:
     _data_args(p, required=False)
     p.set_defaults(func=cmd_demo, max_bytes=40_000)
 
-    _add_transplant(sub)
+    p = sub.add_parser("transplant", help="give a model a new tokenizer without training")
+    _model_args(p)
+    p.add_argument("--tokenizer", required=True, help="tokenizer asset name, tokenizer.json, .gguf, .tiktoken or HF dir")
+    p.add_argument("--method", required=True, help="zero, mean, fvt, focus, tokenadapt or omp")
+    p.add_argument("--donor", default=None, help="omp: a model that uses the target tokenizer")
+    p.add_argument("--k", type=int, default=64, help="omp: anchors per new token")
+    p.add_argument("--untie", action="store_true", help="give a tied model separate input/output tables")
+    p.add_argument("--out", required=True)
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_transplant)
     return parser
-
-
-def _add_transplant(sub) -> None:
-    try:
-        from zett_jax.transplant.cli import add_parser
-    except ImportError:
-        return
-    add_parser(sub)
 
 
 def main(argv: list[str] | None = None) -> int:
