@@ -254,6 +254,16 @@ def markdown(results: dict) -> str:
             f" | {r['support_identical_frac']:.4f} | {z['rel_residual_mean']:.6f} / {mk['rel_residual_mean']:.6f}"
             f" | {z['excess_over_lstsq_mean']:.1e} / {mk['excess_over_lstsq_mean']:.1e} |"
         )
+    out.append("")
+    for r in results["runs"]:
+        if "mergekit" in r:
+            z, mk = r["zett_jax"]["call_s"], r["mergekit"]["call_s"]
+            ratios = [b / a for a, b in zip(z[1:], mk[1:])] or [mk[0] / z[0]]
+            out.append(
+                f"D={r['dim']}: per-slice speedups (slices of {r['call_size']}, the first one, with the "
+                f"compile, left out): min {min(ratios):.2f}x, median {float(np.median(ratios)):.2f}x, "
+                f"max {max(ratios):.2f}x."
+            )
     return "\n".join(out) + "\n"
 
 
