@@ -1,0 +1,180 @@
+"""The tokenizer hypernetwork (ZeTT) on tiny configs: sampler, warm-up, sharding, resume, config errors."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+from tok_tiny import SOURCE_TEXT, TARGET_TEXT, byte_level_bpe
+
+from zett_jax import sharding
+from zett_jax import train as shared
+from zett_jax.convert.load import LoadedModel
+from zett_jax.errors import ZettError
+from zett_jax.hypernet import config as hconfig
+from zett_jax.hypernet.apply import predict_embeddings
+from zett_jax.hypernet.data import TextBatches, sampled_batches
+from zett_jax.hypernet.losses import TRAINABLE, lm_and_aux_loss
+from zett_jax.hypernet.model import HypernetConfig, source_table, identity_pieces
+from zett_jax.hypernet.sampler import SamplerConfig, TokenizerSampler
+from zett_jax.hypernet.train import build_module, make_step, restore_hypernet, train_from_config
+from zett_jax.models.config import DecoderConfig
+from zett_jax.models.decoder import init_embeddings, init_model
+
+CORPUS = [
+    "the cat sat on the mat. the dog sat on the log, and the other cats stared at the dogs.",
+    "def add(a, b):\n    return a + b\n\nprint(add(1, 2))  # three",
+    "Der schnelle braune Fuchs springt über den faulen Hund. Straße, Größe, Äpfel!",
+    "Съешь же ещё этих мягких французских булок, да выпей чаю.",
+    "naïve café 中文 字符 😀 tabs\tand  double  spaces\n\nnew paragraphs",
+] * 4
+UNSEEN = ["Ελληνικά γράμματα", "x = {'k': [1, 2.5e-3]}", "  leading and trailing  ", "\u0301combining", "日本語"]
+SAMPLER = SamplerConfig(vocab_size=304, max_piece_length=8, cache_batches=2)  # 304 = 8 x 38 rows
+HYPERNET = HypernetConfig(num_layers=1, hidden_size=32, num_heads=2, max_pieces=4)
+OPT = shared.OptimizerConfig(learning_rate=3e-3, warmup_steps=1, eps=1e-3, weight_decay=0.0)
+
+
+@pytest.fixture(scope="module")
+def base() -> LoadedModel:
+    tok = byte_level_bpe(SOURCE_TEXT + CORPUS, 320)
+    cfg = DecoderConfig.from_hf(dict(
+        model_type="llama", vocab_size=tok.vocab_size, hidden_size=32, intermediate_size=64,
+        num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1, tie_word_embeddings=False,
+    ))
+    return LoadedModel(cfg, init_model(cfg, 0), init_embeddings(cfg, jax.random.key(1)), tok, "tiny")
+
+
+def _config(tmp_path, **train) -> hconfig.ExperimentConfig:
+    return hconfig.ExperimentConfig(
+        train=hconfig.TrainConfig(base_model="tiny", out_dir=str(tmp_path), warmup_tokens=64, **train),
+        data=hconfig.DataConfig(corpora=("tiny",), batch_size=8, block_size=16),
+        sampler=SAMPLER, hypernet=HYPERNET, optimizer=OPT,
+    )
+
+
+def test_sampled_tokenizer_is_lossless_and_exact_size(base):
+    sampler = TokenizerSampler(base.tokenizer, SAMPLER)
+    tok = sampler.sample(CORPUS, np.random.default_rng(0))
+    assert tok.vocab_size == SAMPLER.vocab_size
+    assert tok.tokenizer.id_to_token(tok.bos_id) == base.tokenizer.token(base.tokenizer.bos_id)
+    for text in CORPUS + UNSEEN:
+        ids = tok.encode_batch([text])[0]
+        assert tok.tokenizer.decode(ids) == text
+    assert len(tok.encode_batch(["the cat sat on the mat."])[0]) < len("the cat sat on the mat.")
+
+
+def test_sampler_noise_and_determinism(base):
+    def vocab(seed, noise_mean):
+        cfg = dataclasses.replace(SAMPLER, noise_mean=noise_mean)
+        return set(TokenizerSampler(base.tokenizer, cfg).sample(CORPUS, np.random.default_rng(seed)).tokenizer.get_vocab())
+
+    assert vocab(0, 1e-2) == vocab(0, 1e-2)
+    assert vocab(0, 1e-2) != vocab(1, 1e-2)
+    assert vocab(0, 0.0) == vocab(1, 0.0)
+
+
+def test_sampler_corpus_too_small(base):
+    with pytest.raises(ZettError, match="too few"):
+        TokenizerSampler(base.tokenizer, SamplerConfig(vocab_size=5000)).sample(["tiny text"], np.random.default_rng(0))
+
+
+def test_config_errors_and_overrides(tmp_path):
+    with pytest.raises(ZettError, match="unknown key 'train.stepz'"):
+        hconfig.from_dict({"train": {"stepz": 3}})
+    with pytest.raises(ZettError, match="train.steps"):
+        hconfig.from_dict({"train": {"steps": "many"}})
+    with pytest.raises(ZettError, match="readout"):
+        hconfig.from_dict({"hypernet": {"readout": "last"}})
+    with pytest.raises(ZettError, match="compute_dtype"):
+        hconfig.apply_overrides(hconfig.ExperimentConfig(), ["train.compute_dtype=float8"])
+    cfg = hconfig.apply_overrides(hconfig.ExperimentConfig(), ["train.steps=7", "data.corpora=['wiki-en']"])
+    assert cfg.train.steps == 7 and cfg.data.corpora == ("wiki-en",)
+    assert cfg.optimizer_config().total_steps == cfg.train.warmup_phase_steps + 7
+
+
+@nnx.jit
+def _warmup_distance(hypernet, emb) -> jax.Array:
+    pieces, mask = identity_pieces(jnp.arange(emb.input_VxD.shape[0]), hypernet.cfg.max_pieces)
+    pred_in, pred_out = hypernet(source_table(emb.input_VxD, emb.output_VxD), pieces, mask)
+    return jnp.square(pred_in - emb.input_VxD).sum(-1).mean() + jnp.square(pred_out - emb.output_VxD).sum(-1).mean()
+
+
+def test_warmup_moves_predictions_to_base_rows(base, tmp_path):
+    cfg = _config(tmp_path, warmup_phase_steps=30, steps=0, save_every=30)
+    before = float(_warmup_distance(build_module(cfg, base).hypernet, base.embeddings))
+    rows = train_from_config(cfg, base=base, documents=CORPUS)
+    hypernet, meta = restore_hypernet(tmp_path, base)
+    after = float(_warmup_distance(hypernet, base.embeddings))
+    assert rows[-1]["loss"] < rows[0]["loss"]
+    assert after < 0.5 * before, (before, after)
+    assert meta["base_rows"] == base.embeddings.vocab_size
+
+
+def test_sharded_step_equals_single_device(base, tmp_path):
+    assert jax.device_count() == 8
+    cfg = _config(tmp_path)
+    texts = TextBatches(CORPUS, 8, 16, 0)
+    _, tok, batch, _ = next(sampled_batches(base.tokenizer, texts, SAMPLER, 16, HYPERNET.max_pieces, 0, 0))
+    loss = lambda m, b: lm_and_aux_loss(m, b, aux_weight=0.5)  # noqa: E731
+    results = []
+    for mesh in (None, sharding.make_mesh(data=8)):
+        graphdef, state, frozen = shared.init_train_state(build_module(cfg, base), OPT, TRAINABLE)
+        if mesh is not None:
+            state, frozen = sharding.shard(state, mesh), sharding.shard(frozen, mesh)
+        step = make_step(graphdef, loss, OPT, mesh=mesh, state=state, frozen=frozen, batch=batch)
+        state, metrics = step(state, frozen, batch)
+        results.append((jax.device_get(state.params), float(metrics.loss)))
+    (p1, l1), (p8, l8) = results
+    assert np.isclose(l1, l8, rtol=1e-5), (l1, l8)
+    worst = max(jax.tree.leaves(jax.tree.map(lambda a, b: float(np.max(np.abs(a - b))), p1, p8)))
+    assert worst < 1e-5, worst
+
+
+def test_resume_after_kill_reproduces_losses(base, tmp_path):
+    def run(d, **kw):
+        cfg = _config(tmp_path / d, warmup_phase_steps=2, steps=3, save_every=1)
+        return train_from_config(cfg, base=base, documents=CORPUS, **kw)
+
+    full = run("full")
+    first = run("killed", stop_after=3)
+    rest = run("killed")
+    assert [r["step"] for r in first + rest] == [r["step"] for r in full] == list(range(5))
+    np.testing.assert_allclose([r["loss"] for r in rest], [r["loss"] for r in full[3:]], rtol=1e-6)
+
+
+def test_nan_loss_stops_and_keeps_checkpoint(base, tmp_path):
+    cfg = dataclasses.replace(_config(tmp_path, warmup_phase_steps=3, steps=0, save_every=1),
+                              optimizer=dataclasses.replace(OPT, learning_rate=float("nan"), clip_norm=None))
+    with pytest.raises(ZettError, match="kept"):
+        train_from_config(cfg, base=base, documents=CORPUS)
+    assert (tmp_path / "checkpoints" / "1").is_dir()
+
+
+def test_predict_embeddings_for_a_new_tokenizer(base):
+    cfg = _config("/tmp/unused")
+    hypernet = build_module(cfg, base).hypernet
+    target = byte_level_bpe(TARGET_TEXT, 300)
+    a = predict_embeddings(hypernet, base.embeddings, base.tokenizer, target, batch_size=64)
+    b = predict_embeddings(hypernet, base.embeddings, base.tokenizer, target, batch_size=1000)
+    assert a.input_VxD.shape == (target.vocab_size, 32) and a.output_VxD.shape == a.input_VxD.shape
+    np.testing.assert_allclose(a.input_VxD, b.input_VxD, atol=1e-5)
+    np.testing.assert_array_equal(a.input_VxD[target.bos_id], base.embeddings.input_VxD[base.tokenizer.bos_id])
+    assert np.isfinite(np.asarray(a.input_VxD)).all()
+    wrong = dataclasses.replace(base.embeddings, input_VxD=base.embeddings.input_VxD[:-1])
+    with pytest.raises(ZettError, match="made for a base table"):
+        predict_embeddings(hypernet, wrong, base.tokenizer, target)
+
+
+def test_batch_shapes_are_fixed_per_config(base):
+    texts = TextBatches(CORPUS, 8, 16, 0)
+    shapes = set()
+    it = sampled_batches(base.tokenizer, texts, SAMPLER, 16, 4, 0, 0)
+    for _ in range(2):
+        _, tok, batch, _ = next(it)
+        shapes.add(tuple(x.shape for x in jax.tree.leaves(batch)))
+        assert batch.shared_V.any() and not batch.shared_V.all()
+    assert len(shapes) == 1

@@ -1,0 +1,163 @@
+"""Host-side batches for hypernetwork training: texts -> sampled tokenizer -> decomposition -> token ids.
+
+Everything about batch ``i`` is a function of ``i`` and the seed (the texts, the span cut from each text,
+the tokenizer noise), except the sampler's rolling substring cache, which a resumed run rebuilds by
+re-observing the previous ``cache_batches - 1`` batches. So a killed run resumes on exactly the batches
+it would have seen. Batches are made on a background thread (:class:`Prefetcher`) so that sampling and
+tokenizing overlap the device step.
+
+Shape letters: B batch, T positions, V sampled vocabulary, S pieces per token, R special tokens.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from zett_jax.errors import ZettError
+from zett_jax.hypernet.losses import HypernetBatch, WarmupBatch
+from zett_jax.hypernet.sampler import SamplerConfig, TokenizerSampler
+from zett_jax.tokenizers.bytes_form import special_roles
+from zett_jax.tokenizers.core import LoadedTokenizer
+from zett_jax.tokenizers.overlap import decompose
+
+MAX_CHARS_PER_TOKEN = 16  # reference zett/utils.py: a text span of 16 x block_size characters is enough
+
+
+def pad_pieces(pieces_VxS: np.ndarray, mask_VxS: np.ndarray, S: int) -> tuple[np.ndarray, np.ndarray]:
+    """Truncate or pad decompositions to exactly ``S`` pieces (the reference truncates too)."""
+    V, S0 = pieces_VxS.shape
+    if S0 >= S:
+        return pieces_VxS[:, :S], mask_VxS[:, :S]
+    pad = ((0, 0), (0, S - S0))
+    return np.pad(pieces_VxS, pad), np.pad(mask_VxS, pad)
+
+
+def role_pairs(target: LoadedTokenizer, base: LoadedTokenizer) -> tuple[np.ndarray, np.ndarray]:
+    """(target ids, base ids) of the special roles both tokenizers have."""
+    t_roles, b_roles = special_roles(target), special_roles(base)
+    roles = [r for r in ("bos", "eos", "pad", "unk") if r in t_roles and r in b_roles]
+    return (np.array([t_roles[r] for r in roles], np.int32), np.array([b_roles[r] for r in roles], np.int32))
+
+
+def tokenize_lm(tok: LoadedTokenizer, texts: Sequence[str], T: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``[prefix] + tokens`` cut to T + 1 and right-padded: (inputs_BxT, targets_BxT, valid_BxT)."""
+    prefix = tok.prefix_id()
+    seq_BxT1 = np.zeros((len(texts), T + 1), np.int32)
+    valid_BxT = np.zeros((len(texts), T), bool)
+    for b, ids in enumerate(tok.encode_batch(list(texts))):
+        row = [prefix, *ids[:T]]
+        seq_BxT1[b, : len(row)] = row
+        valid_BxT[b, : len(row) - 1] = True
+    return seq_BxT1[:, :-1], seq_BxT1[:, 1:], valid_BxT
+
+
+def hypernet_batch(base: LoadedTokenizer, tok: LoadedTokenizer, texts: Sequence[str], T: int, S: int) -> HypernetBatch:
+    """The training batch of one sampled tokenizer (numpy arrays)."""
+    dec = decompose(base, tok)
+    pieces_VxS, mask_VxS = pad_pieces(dec.pieces_VxS, dec.mask_VxS, S)
+    shared_V = (dec.lengths_V == 1) & dec.exact_V & ~dec.special_V
+    special_ids_R, special_base_ids_R = role_pairs(tok, base)
+    inputs_BxT, targets_BxT, valid_BxT = tokenize_lm(tok, texts, T)
+    return HypernetBatch(
+        pieces_VxS=pieces_VxS.astype(np.int32), mask_VxS=mask_VxS, shared_V=shared_V,
+        base_id_V=np.where(shared_V, pieces_VxS[:, 0], 0).astype(np.int32),
+        special_ids_R=special_ids_R, special_base_ids_R=special_base_ids_R,
+        inputs_BxT=inputs_BxT, targets_BxT=targets_BxT, valid_BxT=valid_BxT,
+    )
+
+
+def warmup_batch(base_rows: int, size: int, S: int, rng: np.random.Generator) -> WarmupBatch:
+    """``size`` distinct base ids drawn uniformly (reference: ``identity_n_subsample``), as single pieces."""
+    ids_V = np.sort(rng.choice(base_rows, size=min(size, base_rows), replace=False)).astype(np.int32)
+    pieces_VxS = np.zeros((ids_V.size, S), np.int32)
+    pieces_VxS[:, 0] = ids_V
+    mask_VxS = np.zeros((ids_V.size, S), bool)
+    mask_VxS[:, 0] = True
+    return WarmupBatch(ids_V=ids_V, pieces_VxS=pieces_VxS, mask_VxS=mask_VxS)
+
+
+class TextBatches:
+    """Batch ``i`` of texts: a seeded permutation of the documents, cycled, one random span per text."""
+
+    def __init__(self, documents: Sequence[str], batch_size: int, block_size: int, seed: int):
+        if len(documents) < batch_size:
+            raise ZettError(f"{len(documents)} documents cannot fill a batch of {batch_size} texts")
+        self.documents = list(documents)
+        self.batch_size = batch_size
+        self.max_chars = MAX_CHARS_PER_TOKEN * block_size
+        self.seed = seed
+        self.order = np.random.default_rng([seed, 0]).permutation(len(self.documents))
+
+    def __call__(self, i: int) -> list[str]:
+        rng = np.random.default_rng([self.seed, 1, i])
+        n = len(self.order)
+        texts = []
+        for j in range(i * self.batch_size, (i + 1) * self.batch_size):
+            doc = self.documents[self.order[j % n]]
+            start = int(rng.integers(0, max(len(doc) - self.max_chars, 0) + 1))
+            texts.append(doc[start : start + self.max_chars])
+        return texts
+
+
+def sampled_batches(
+    base: LoadedTokenizer, texts_of: Callable[[int], list[str]], cfg: SamplerConfig, T: int, S: int, seed: int, start: int
+) -> Iterator[tuple[int, LoadedTokenizer, HypernetBatch, float]]:
+    """``(i, tokenizer, batch, host seconds)`` for i = start, start + 1, ...; the cache is rebuilt first."""
+    sampler = TokenizerSampler(base, cfg)
+    for j in range(max(0, start - cfg.cache_batches + 1), start):
+        sampler.observe(texts_of(j))
+    i = start
+    while True:
+        t0 = time.perf_counter()
+        texts = texts_of(i)
+        tok = sampler.sample(texts, np.random.default_rng([seed, 2, i]))
+        batch = hypernet_batch(base, tok, texts, T, S)
+        yield i, tok, batch, time.perf_counter() - t0
+        i += 1
+
+
+class Prefetcher:
+    """Runs an iterator on a daemon thread, ``depth`` items ahead; errors re-raise in the consumer."""
+
+    _DONE = object()
+
+    def __init__(self, it: Iterator, depth: int = 2):
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(it,), daemon=True)
+        self._thread.start()
+
+    def _run(self, it: Iterator) -> None:
+        try:
+            for item in it:
+                while not self._stop.is_set():
+                    try:
+                        self._queue.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if self._stop.is_set():
+                    return
+        except BaseException as e:  # handed to the consumer, which raises it
+            self._queue.put(e)
+        self._queue.put(self._DONE)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        item = self._queue.get()
+        if item is self._DONE:
+            raise StopIteration
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)

@@ -1,0 +1,255 @@
+"""Training the hypernetwork: warm-up phase, then the LM + auxiliary loss over sampled tokenizers.
+
+ZeTT §3.3 / reference ``train.py``: ``warmup_phase_steps`` steps of the warm-up objective (reproduce the
+base table), then ``steps`` steps of ``L_LM + aux_weight * L_aux`` on text tokenized with a freshly sampled
+tokenizer per batch. One AdamW schedule (warm-up + cosine decay, clipping; `zett_jax.train`) runs over
+both phases. The step is the shared pure :func:`zett_jax.train.train_step`, jitted once per phase with
+the state donated; only the hypernetwork (filter :data:`~zett_jax.hypernet.losses.TRAINABLE`) is in
+the train state, differentiated and checkpointed. The frozen base model is a separate argument.
+
+Checkpoints (`zett_jax.checkpoint.CheckpointManager`) hold the train state and the next step; batches
+are a function of the step (`zett_jax.hypernet.data`), so a resumed run continues on the same data.
+A non-finite loss stops the run with a :class:`ZettError`; the checkpoints written before it are kept
+(a checkpoint is only written after its step's loss was read and found finite).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from zett_jax import sharding
+from zett_jax import train as shared
+from zett_jax.checkpoint import CheckpointManager
+from zett_jax.errors import ZettError
+from zett_jax.hypernet.config import ExperimentConfig
+from zett_jax.hypernet.data import Prefetcher, TextBatches, sampled_batches, warmup_batch
+from zett_jax.hypernet.losses import TRAINABLE, HypernetWithBase, lm_and_aux_loss, warmup_loss
+from zett_jax.hypernet.model import Hypernet, init_rescalers
+
+log = logging.getLogger(__name__)
+
+METADATA = "hypernet.json"
+
+
+def build_module(config: ExperimentConfig, base) -> HypernetWithBase:
+    """A fresh hypernetwork (rescalers fitted to the base table) beside the frozen base ``LoadedModel``.
+
+    Built inside one ``jit``: eager NNX construction dispatches (and compiles) every small op apart.
+    """
+    emb = base.embeddings
+    rows, dim = emb.input_VxD.shape
+    kwargs = dict(model_dim=dim, base_rows=rows, tied=emb.output_VxD is None,
+                  num_fallback=max(base.tokenizer.vocab_size - rows, 1))
+
+    def make(input_WxD, output_WxD):
+        hn = Hypernet(config.hypernet, **kwargs, rngs=nnx.Rngs(config.train.seed))
+        init_rescalers(hn, input_WxD, output_WxD)
+        return hn
+
+    graphdef = nnx.graphdef(nnx.eval_shape(make, emb.input_VxD, emb.output_VxD))
+    params = jax.jit(lambda i, o: nnx.state(make(i, o)))(emb.input_VxD, emb.output_VxD)
+    return HypernetWithBase(nnx.merge(graphdef, params), shared.LanguageModel(base.model, emb))
+
+
+def metadata(config: ExperimentConfig, base) -> dict:
+    """What `apply` checks a checkpoint against: the base it was made for, and the architecture."""
+    emb = base.embeddings
+    return {
+        "base_model": config.train.base_model,
+        "base_rows": int(emb.input_VxD.shape[0]),
+        "model_dim": int(emb.input_VxD.shape[1]),
+        "tied": emb.output_VxD is None,
+        "base_vocab_size": int(base.tokenizer.vocab_size),
+        "config": config.to_dict(),
+    }
+
+
+def batch_shardings(batch: Any, mesh) -> Any:
+    """Leading dimension over ``"data"`` where it divides (text rows, vocabulary rows), else replicated."""
+    n = mesh.shape[sharding.DATA]
+    return jax.tree.map(
+        lambda x: NamedSharding(mesh, P(sharding.DATA) if x.ndim and x.shape[0] % n == 0 else P()), batch
+    )
+
+
+def make_step(graphdef, loss_fn, opt, *, mesh=None, state=None, frozen=None, batch=None):
+    """:func:`zett_jax.train.train_step` jitted once for one loss, state donated; sharded given a mesh."""
+    step = functools.partial(shared.train_step, graphdef=graphdef, loss_fn=loss_fn, opt=opt)
+    if mesh is None:
+        return jax.jit(step, donate_argnums=0)
+    state_sh = sharding.param_shardings(state, mesh)
+    return jax.jit(
+        step,
+        in_shardings=(state_sh, sharding.param_shardings(frozen, mesh), batch_shardings(batch, mesh)),
+        out_shardings=(state_sh, sharding.replicated(mesh)),
+        donate_argnums=0,
+    )
+
+
+def load_documents(config: ExperimentConfig) -> list[str]:
+    from zett_jax import assets
+
+    docs: list[str] = []
+    for name in config.data.corpora:
+        n = 0
+        for doc in assets.documents(name):
+            docs.append(doc)
+            n += 1
+            if config.data.max_documents_per_corpus and n >= config.data.max_documents_per_corpus:
+                break
+    return docs
+
+
+def _record(metrics, step: int, phase: str, host_s: float, out) -> dict:
+    row = {
+        "step": step, "phase": phase, "loss": float(metrics.loss), "lm": float(metrics.aux.lm),
+        "aux": float(metrics.aux.aux), "shared": float(metrics.aux.shared_fraction),
+        "grad_norm": float(metrics.grad_norm), "lr": float(metrics.learning_rate), "host_s": host_s,
+    }
+    out.write(json.dumps(row) + "\n")
+    out.flush()
+    return row
+
+
+def train_from_config(
+    config: ExperimentConfig,
+    *,
+    base=None,
+    documents: list[str] | None = None,
+    mesh=None,
+    stop_after: int | None = None,
+) -> list[dict]:
+    """Train (or resume) a hypernetwork into ``config.train.out_dir``; returns the metrics of this call.
+
+    ``base`` (a `LoadedModel`) and ``documents`` default to ``config.train.base_model`` and the corpora;
+    ``mesh`` defaults to no sharding. ``stop_after`` ends the call after that many steps without a final
+    save (what a kill looks like to the next run; for tests).
+    """
+    tc = config.train
+    if base is None:
+        from zett_jax.convert.load import load_model
+
+        base = load_model(tc.base_model, dtype=jnp.bfloat16 if tc.compute_dtype == "bfloat16" else jnp.float32)
+    texts_of = TextBatches(documents if documents is not None else load_documents(config),
+                           config.data.batch_size, config.data.block_size, tc.seed)
+    out_dir = Path(tc.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    meta = metadata(config, base)
+    meta_path = out_dir / METADATA
+    if meta_path.exists():
+        old = json.loads(meta_path.read_text())
+        if {k: old.get(k) for k in ("base_rows", "model_dim", "tied")} != {k: meta[k] for k in ("base_rows", "model_dim", "tied")}:
+            raise ZettError(f"{out_dir}: holds a hypernetwork for another base model ({old.get('base_model')})")
+    meta_path.write_text(json.dumps(meta, indent=2))
+
+    opt = config.optimizer_config()
+    graphdef, state, frozen = shared.init_train_state(build_module(config, base), opt, TRAINABLE)
+    S, rows = config.hypernet.max_pieces, int(base.embeddings.input_VxD.shape[0])
+    if mesh is not None:
+        state, frozen = sharding.shard(state, mesh), sharding.shard(frozen, mesh)
+
+    manager = CheckpointManager(out_dir / "checkpoints", keep=tc.keep, save_interval_steps=1)
+    start = 0
+    if manager.latest_step() is not None:
+        abstract = sharding.abstract_sharded(state, mesh) if mesh is not None else jax.tree.map(
+            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), state)
+        state, position = manager.restore(abstract)
+        start = int(position["next_step"])
+        log.info("resumed from %s at step %d", out_dir, start)
+
+    warm = lambda s: warmup_batch(rows, tc.warmup_tokens, S, np.random.default_rng([tc.seed, 3, s]))  # noqa: E731
+    lm_loss = functools.partial(lm_and_aux_loss, aux_weight=tc.aux_weight)
+    steps: dict[str, Any] = {}
+    prefetch = None
+    rows_out: list[dict] = []
+    end = tc.total_steps if stop_after is None else min(tc.total_steps, start + stop_after)
+    pending = None  # (metrics, step, phase, host seconds): read after the next step is dispatched
+    try:
+        with open(out_dir / "metrics.jsonl", "a") as log_file:
+            for s in range(start, end):
+                if s < tc.warmup_phase_steps:
+                    phase, loss_fn, t0 = "warmup", warmup_loss, time.perf_counter()
+                    batch = warm(s)
+                    host_s = time.perf_counter() - t0
+                else:
+                    phase, loss_fn = "lm", lm_loss
+                    if prefetch is None:
+                        prefetch = Prefetcher(sampled_batches(
+                            base.tokenizer, texts_of, config.sampler, config.data.block_size, S, tc.seed,
+                            s - tc.warmup_phase_steps), depth=tc.prefetch)
+                    _, _, batch, host_s = next(prefetch)
+                if phase not in steps:
+                    steps[phase] = make_step(graphdef, loss_fn, opt, mesh=mesh, state=state, frozen=frozen, batch=batch)
+                state, metrics = steps[phase](state, frozen, batch)
+                if pending is not None:
+                    rows_out.append(_checked(_record(*pending, log_file), manager, out_dir))
+                pending = (metrics, s, phase, host_s)
+                done = s + 1
+                if done % tc.save_every == 0 or done == tc.total_steps:
+                    rows_out.append(_checked(_record(*pending, log_file), manager, out_dir))
+                    pending = None
+                    manager.save(done, state, {"next_step": done})
+            if pending is not None:
+                rows_out.append(_checked(_record(*pending, log_file), manager, out_dir))
+    finally:
+        if prefetch is not None:
+            prefetch.close()
+        manager.wait()
+        manager.close()
+    return rows_out
+
+
+def _checked(row: dict, manager: CheckpointManager, out_dir: Path) -> dict:
+    if not np.isfinite(row["loss"]):
+        manager.wait()
+        last = manager.latest_step()
+        kept = f"the last good checkpoint (step {last}) is kept" if last is not None else "no checkpoint was written"
+        raise ZettError(
+            f"hypernet training: the loss became {row['loss']} at step {row['step']} ({row['phase']} phase); "
+            f"stopped, {kept} in {out_dir / 'checkpoints'}. Lower optimizer.learning_rate or check the data."
+        )
+    return row
+
+
+def restore_hypernet(out_dir: str | Path, base) -> tuple[Hypernet, dict]:
+    """The trained hypernetwork of ``out_dir`` for the ``LoadedModel`` ``base`` (checked to match)."""
+    from zett_jax.hypernet.config import from_dict
+
+    out_dir = Path(out_dir)
+    meta_path = out_dir / METADATA
+    if not meta_path.exists():
+        raise ZettError(f"{out_dir}: not a hypernetwork directory (no {METADATA})")
+    meta = json.loads(meta_path.read_text())
+    emb = base.embeddings
+    want = {"base_rows": int(emb.input_VxD.shape[0]), "model_dim": int(emb.input_VxD.shape[1]),
+            "tied": emb.output_VxD is None}
+    got = {k: meta.get(k) for k in want}
+    if got != want:
+        raise ZettError(
+            f"{out_dir}: this hypernetwork was trained for base model {meta.get('base_model')!r} ({got}), "
+            f"which does not match the given model ({want})"
+        )
+    cfg = meta["config"]
+    cfg["optimizer"].pop("total_steps", None)
+    config = from_dict(cfg)
+    opt = config.optimizer_config()
+    graphdef, state, frozen = shared.init_train_state(build_module(config, base), opt, TRAINABLE)
+    with CheckpointManager(out_dir / "checkpoints") as manager:
+        if manager.latest_step() is None:
+            raise ZettError(f"{out_dir}: no complete checkpoint")
+        abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), state)
+        state, _ = manager.restore(abstract)
+    module = nnx.merge(graphdef, state.params, frozen)
+    return module.hypernet, meta
