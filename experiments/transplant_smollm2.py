@@ -65,7 +65,11 @@ def parse_args(argv=None):
     p.add_argument("--max-bytes", type=int, default=16_000, help="UTF-8 bytes per corpus prefix")
     p.add_argument("--max-length", type=int, default=512)
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--k", type=int, default=64)
+    p.add_argument("--k", type=int, default=64, help="OMP anchors per new token")
+    p.add_argument("--k-for", nargs="*", default=[], metavar="PAIR=K",
+                   help="per-pair k, e.g. smollm2-gemma3=8 where k=64 costs hours on a small CPU")
+    p.add_argument("--time-omp-slice", type=int, default=0, metavar="N",
+                   help="also time OMP phase 1 at --k on N real new tokens of each donor pair, projected to all")
     p.add_argument("--no-originals", action="store_true")
     p.add_argument("--out", default="experiments/results/transplant")
     return p.parse_args(argv)
@@ -74,7 +78,7 @@ def parse_args(argv=None):
 def load_results(path: Path, settings: dict) -> dict:
     if path.exists():
         results = json.loads(path.read_text())
-        if results.get("settings") == settings:
+        if all(results.get("settings", {}).get(key) == value for key, value in settings.items()):
             return results
         log.warning("%s was made with other settings; starting a new results file", path)
     return {"settings": settings, "rows": []}
@@ -139,9 +143,14 @@ def render_markdown(results: dict) -> str:
                 v = r["bpb"][c]["bits_per_byte"]
                 rel = f" ({v / base['bpb'][c]['bits_per_byte'] - 1:+.0%})" if base else ""
                 cells.append(f"{v:.3f}{rel}")
-            lines.append(f"| {r['method']} | {r['transplant_seconds']:.1f} | " + " | ".join(cells)
+            name = f"{r['method']} (k={r['k']})" if r.get("k") else r["method"]
+            lines.append(f"| {name} | {r['transplant_seconds']:.1f} | " + " | ".join(cells)
                          + f" | {_tpb(r, corpora):.3f} |")
         lines.append("")
+    for pair, t in results.get("omp_slices", {}).items():
+        lines += [f"OMP phase 1 timing, {pair}: k={t['k']}, {t['targets_timed']:,} of {t['new_tokens']:,} new "
+                  f"tokens over {t['anchors']:,} anchors took {t['seconds']:.1f} s; projected for all new tokens: "
+                  f"{t['projected_seconds'] / 60:.0f} min (same machine, shared with other jobs).", ""]
     lines += ["`bytes` per corpus: " + ", ".join(f"{c} {n:,}" for c, n in s.get("corpus_bytes", {}).items()), ""]
     return "\n".join(lines)
 
@@ -154,6 +163,21 @@ def _tpb(r, corpora):
     return sum(r["bpb"][c]["tokens"] / r["bpb"][c]["bytes"] for c in corpora) / len(corpora)
 
 
+def time_omp_slice(donor, plan, k: int, n: int) -> dict:
+    """Wall time of OMP phase 1 (the expensive part) on the first n new tokens, projected linearly to all
+    new tokens (the solver's cost is linear in the number of targets)."""
+    from zett_jax.transplant.omp_transplant import _phase1
+
+    anchor_t, _ = plan.overlap.anchors()
+    new_t = plan.overlap.new_target_ids
+    _phase1(donor.embeddings.input_VxD, anchor_t, new_t[:256], k)  # compile outside the timing
+    start = time.perf_counter()
+    _phase1(donor.embeddings.input_VxD, anchor_t, new_t[:n], k)
+    seconds = time.perf_counter() - start
+    return {"k": k, "targets_timed": int(min(n, new_t.size)), "seconds": seconds, "new_tokens": int(new_t.size),
+            "anchors": int(anchor_t.size), "projected_seconds": seconds * new_t.size / min(n, new_t.size)}
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stdout)
@@ -162,7 +186,6 @@ def main(argv=None) -> None:
         "corpora": args.corpora,
         "max_bytes": args.max_bytes,
         "max_length": args.max_length,
-        "k": args.k,
         "corpus_bytes": {c: sum(len(d.encode()) for d in docs) for c, docs in documents.items()},
     }
     out = Path(args.out)
@@ -173,6 +196,7 @@ def main(argv=None) -> None:
         machine=f"{platform.machine()}, {os.cpu_count()} CPUs, {jax.devices()[0].platform}",
         jax=jax.__version__,
     )
+    k_for = {p: int(k) for p, k in (item.split("=") for item in args.k_for)}
     done = {(r.get("pair"), r["method"], r["source"]) for r in results["rows"]}
     models: dict[str, object] = {}
 
@@ -205,17 +229,22 @@ def main(argv=None) -> None:
         start = time.perf_counter()
         plan = plan_tokens(model(src).tokenizer, target)
         plan_seconds = time.perf_counter() - start
+        if donor_name and args.time_omp_slice and pair not in results.setdefault("omp_slices", {}):
+            results["omp_slices"][pair] = time_omp_slice(model(donor_name), plan, args.k, args.time_omp_slice)
+            log.info("%s: OMP phase 1 slice timing %s", pair, results["omp_slices"][pair])
+            save(results, out)
         for method in methods:
             donor = model(donor_name) if method in DONOR_METHODS else None
+            k = k_for.get(pair, args.k)
             start = time.perf_counter()
-            moved = transplant(model(src), target, method, donor=donor, k=args.k, plan=plan)
+            moved = transplant(model(src), target, method, donor=donor, k=k, plan=plan)
             jax.block_until_ready(moved.embeddings)
             seconds = time.perf_counter() - start
             log.info("%s %s: transplant %.1f s", pair, method, seconds)
             bpb = evaluate(moved)
             results["rows"].append({
                 "pair": pair, "source": src, "target": tgt, "donor": donor_name if donor else None,
-                "method": method, "k": args.k if method in DONOR_METHODS else None,
+                "method": method, "k": k if method in DONOR_METHODS else None,
                 "transplant_seconds": seconds, "plan_seconds": plan_seconds,
                 "target_size": target.vocab_size, "shared": plan.overlap.num_shared, "bpb": bpb,
             })
