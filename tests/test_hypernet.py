@@ -18,7 +18,7 @@ from zett_jax.errors import ZettError
 from zett_jax.hypernet import config as hconfig
 from zett_jax.hypernet.apply import predict_embeddings
 from zett_jax.hypernet.data import TextBatches, sampled_batches
-from zett_jax.hypernet.losses import TRAINABLE, lm_and_aux_loss
+from zett_jax.hypernet.losses import TRAINABLE
 from zett_jax.hypernet.model import HypernetConfig, source_table, identity_pieces
 from zett_jax.hypernet.sampler import SamplerConfig, TokenizerSampler
 from zett_jax.hypernet.train import build_module, make_step, restore_hypernet, train_from_config
@@ -116,16 +116,16 @@ def test_warmup_moves_predictions_to_base_rows(base, tmp_path):
 
 def test_sharded_step_equals_single_device(base, tmp_path):
     assert jax.device_count() == 8
-    cfg = _config(tmp_path)
+    cfg = _config(tmp_path, warmup_phase_steps=2, steps=3)  # the resume test's: its compiled step is reused
+    opt = cfg.optimizer_config()
     texts = TextBatches(CORPUS, 8, 16, 0)
     _, tok, batch, _ = next(sampled_batches(base.tokenizer, texts, SAMPLER, 16, HYPERNET.max_pieces, 0, 0))
-    loss = lambda m, b: lm_and_aux_loss(m, b, aux_weight=0.5)  # noqa: E731
     results = []
     for mesh in (None, sharding.make_mesh(data=8)):
-        graphdef, state, frozen = shared.init_train_state(build_module(cfg, base), OPT, TRAINABLE)
+        graphdef, state, frozen = shared.init_train_state(build_module(cfg, base), opt, TRAINABLE)
         if mesh is not None:
             state, frozen = sharding.shard(state, mesh), sharding.shard(frozen, mesh)
-        step = make_step(graphdef, loss, OPT, mesh=mesh, state=state, frozen=frozen, batch=batch)
+        step = make_step(graphdef, "lm", 0.5, opt, mesh=mesh, state=state, frozen=frozen, batch=batch)
         state, metrics = step(state, frozen, batch)
         results.append((jax.device_get(state.params), float(metrics.loss)))
     (p1, l1), (p8, l8) = results

@@ -11,6 +11,7 @@ Shape letters: V target vocabulary, N batch of tokens, S pieces, W base rows, C 
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import jax
@@ -26,6 +27,11 @@ from zett_jax.tokenizers.core import LoadedTokenizer
 from zett_jax.tokenizers.overlap import decompose
 
 log = logging.getLogger(__name__)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _predict(graphdef, params, source_WxC, pieces_NxS, mask_NxS):
+    return nnx.merge(graphdef, params)(source_WxC, pieces_NxS, mask_NxS)
 
 
 def predict_embeddings(
@@ -62,13 +68,9 @@ def predict_embeddings(
     graphdef, params = nnx.split(hypernet)
     source_WxC = source_table(base_embeddings.input_VxD, base_embeddings.output_VxD)
 
-    @jax.jit
-    def predict(params, source_WxC, pieces_NxS, mask_NxS):
-        return nnx.merge(graphdef, params)(source_WxC, pieces_NxS, mask_NxS)
-
     ins, outs = [], []
     for lo in range(0, V + pad, N):
-        in_NxD, out_NxD = predict(params, source_WxC, pieces_VxS[lo : lo + N], mask_VxS[lo : lo + N])
+        in_NxD, out_NxD = _predict(graphdef, params, source_WxC, pieces_VxS[lo : lo + N], mask_VxS[lo : lo + N])
         ins.append(np.asarray(in_NxD))
         outs.append(None if out_NxD is None else np.asarray(out_NxD))
     input_VxD = jnp.asarray(np.concatenate(ins)[:V])

@@ -44,23 +44,32 @@ METADATA = "hypernet.json"
 
 
 def build_module(config: ExperimentConfig, base) -> HypernetWithBase:
-    """A fresh hypernetwork (rescalers fitted to the base table) beside the frozen base ``LoadedModel``.
-
-    Built inside one ``jit``: eager NNX construction dispatches (and compiles) every small op apart.
-    """
+    """A fresh hypernetwork (rescalers fitted to the base table) beside the frozen base ``LoadedModel``."""
     emb = base.embeddings
     rows, dim = emb.input_VxD.shape
-    kwargs = dict(model_dim=dim, base_rows=rows, tied=emb.output_VxD is None,
-                  num_fallback=max(base.tokenizer.vocab_size - rows, 1))
+    init = _hypernet_init(config.hypernet, int(dim), int(rows), emb.output_VxD is None,
+                          max(base.tokenizer.vocab_size - int(rows), 1), config.train.seed)
+    graphdef, params = init(emb.input_VxD, emb.output_VxD)
+    return HypernetWithBase(nnx.merge(graphdef, params), shared.LanguageModel(base.model, emb))
+
+
+@functools.lru_cache(maxsize=8)
+def _hypernet_init(cfg, dim: int, rows: int, tied: bool, num_fallback: int, seed: int):
+    """``(input, output) -> (graphdef, params)`` jitted once per architecture: eager NNX construction
+    would dispatch (and compile) every small op apart."""
 
     def make(input_WxD, output_WxD):
-        hn = Hypernet(config.hypernet, **kwargs, rngs=nnx.Rngs(config.train.seed))
+        hn = Hypernet(cfg, model_dim=dim, base_rows=rows, tied=tied, num_fallback=num_fallback, rngs=nnx.Rngs(seed))
         init_rescalers(hn, input_WxD, output_WxD)
         return hn
 
-    graphdef = nnx.graphdef(nnx.eval_shape(make, emb.input_VxD, emb.output_VxD))
-    params = jax.jit(lambda i, o: nnx.state(make(i, o)))(emb.input_VxD, emb.output_VxD)
-    return HypernetWithBase(nnx.merge(graphdef, params), shared.LanguageModel(base.model, emb))
+    jitted = jax.jit(lambda i, o: nnx.state(make(i, o)))
+
+    def init(input_WxD, output_WxD):
+        graphdef = nnx.graphdef(nnx.eval_shape(make, input_WxD, output_WxD))
+        return graphdef, jitted(input_WxD, output_WxD)
+
+    return init
 
 
 def metadata(config: ExperimentConfig, base) -> dict:
@@ -84,11 +93,16 @@ def batch_shardings(batch: Any, mesh) -> Any:
     )
 
 
-def make_step(graphdef, loss_fn, opt, *, mesh=None, state=None, frozen=None, batch=None):
-    """:func:`zett_jax.train.train_step` jitted once for one loss, state donated; sharded given a mesh."""
-    step = functools.partial(shared.train_step, graphdef=graphdef, loss_fn=loss_fn, opt=opt)
+LOSSES = {"warmup": lambda aux_weight: warmup_loss,
+          "lm": lambda aux_weight: functools.partial(lm_and_aux_loss, aux_weight=aux_weight)}
+
+
+def make_step(graphdef, phase: str, aux_weight: float, opt, *, mesh=None, state=None, frozen=None, batch=None):
+    """:func:`zett_jax.train.train_step` for one phase's loss (:data:`LOSSES`), jitted once, state donated;
+    sharded given a mesh (``state``, ``frozen`` and ``batch`` then give the shardings)."""
     if mesh is None:
-        return jax.jit(step, donate_argnums=0)
+        return _unsharded_step(graphdef, phase, aux_weight, opt)
+    step = functools.partial(shared.train_step, graphdef=graphdef, loss_fn=LOSSES[phase](aux_weight), opt=opt)
     state_sh = sharding.param_shardings(state, mesh)
     return jax.jit(
         step,
@@ -96,6 +110,13 @@ def make_step(graphdef, loss_fn, opt, *, mesh=None, state=None, frozen=None, bat
         out_shardings=(state_sh, sharding.replicated(mesh)),
         donate_argnums=0,
     )
+
+
+@functools.lru_cache(maxsize=16)
+def _unsharded_step(graphdef, phase: str, aux_weight: float, opt):
+    # Cached so that runs in one process (a resumed run, the tests) share the compiled step.
+    step = functools.partial(shared.train_step, graphdef=graphdef, loss_fn=LOSSES[phase](aux_weight), opt=opt)
+    return jax.jit(step, donate_argnums=0)
 
 
 def load_documents(config: ExperimentConfig) -> list[str]:
@@ -170,7 +191,6 @@ def train_from_config(
         log.info("resumed from %s at step %d", out_dir, start)
 
     warm = lambda s: warmup_batch(rows, tc.warmup_tokens, S, np.random.default_rng([tc.seed, 3, s]))  # noqa: E731
-    lm_loss = functools.partial(lm_and_aux_loss, aux_weight=tc.aux_weight)
     steps: dict[str, Any] = {}
     prefetch = None
     rows_out: list[dict] = []
@@ -180,18 +200,18 @@ def train_from_config(
         with open(out_dir / "metrics.jsonl", "a") as log_file:
             for s in range(start, end):
                 if s < tc.warmup_phase_steps:
-                    phase, loss_fn, t0 = "warmup", warmup_loss, time.perf_counter()
+                    phase, t0 = "warmup", time.perf_counter()
                     batch = warm(s)
                     host_s = time.perf_counter() - t0
                 else:
-                    phase, loss_fn = "lm", lm_loss
+                    phase = "lm"
                     if prefetch is None:
                         prefetch = Prefetcher(sampled_batches(
                             base.tokenizer, texts_of, config.sampler, config.data.block_size, S, tc.seed,
                             s - tc.warmup_phase_steps), depth=tc.prefetch)
                     _, _, batch, host_s = next(prefetch)
                 if phase not in steps:
-                    steps[phase] = make_step(graphdef, loss_fn, opt, mesh=mesh, state=state, frozen=frozen, batch=batch)
+                    steps[phase] = make_step(graphdef, phase, tc.aux_weight, opt, mesh=mesh, state=state, frozen=frozen, batch=batch)
                 state, metrics = steps[phase](state, frozen, batch)
                 if pending is not None:
                     rows_out.append(_checked(_record(*pending, log_file), manager, out_dir))
