@@ -100,6 +100,20 @@ def test_truncated_safetensors(capsys, model_copy):
     run_error(capsys, ["generate", "--model", str(model_copy), "--prompt", "ab"], match=str(f))
 
 
+def test_corrupt_gguf_and_unknown_model_file(capsys, tmp_path):
+    from test_gguf_import import torch_model, write_gguf
+
+    good = tmp_path / "tiny.gguf"
+    write_gguf(good, torch_model("llama-tied"), "llama")
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(good.read_bytes()[:1000])
+    run_error(capsys, ["generate", "--model", str(cut), "--prompt", "ab"], match=f"{cut}: not a readable GGUF file")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    run_error(capsys, ["generate", "--model", str(notes), "--prompt", "ab"],
+              match=f"{notes}: expected a .gguf file or a Hugging Face model directory")
+
+
 def test_tokenizer_larger_than_embedding_table(capsys, model_copy):
     import tokenizers
 

@@ -255,10 +255,12 @@ def small_gguf(tmp_path_factory):
     return path
 
 
-def test_truncated_file_raises_naming_it(small_gguf, tmp_path):
+@pytest.mark.parametrize("keep", [0.5, 30, 200, 2000, -4])
+def test_truncated_file_raises_naming_it(small_gguf, tmp_path, keep):
+    """Cut in the header, in the metadata, in the tensor infos, in the data, and 4 bytes short."""
     cut = tmp_path / "cut.gguf"
     data = small_gguf.read_bytes()
-    cut.write_bytes(data[: len(data) // 2])
+    cut.write_bytes(data[: int(len(data) * keep) if isinstance(keep, float) else keep])
     with pytest.raises(ZettError, match=re.escape(str(cut))):
         read_gguf_model(cut)
 
