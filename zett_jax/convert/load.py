@@ -65,7 +65,9 @@ def load_model(spec: str, *, dtype=jnp.float32, param_dtype=jnp.float32) -> Load
     resolved = resolve_model_path(spec)
     path = Path(resolved)
     if path.is_file():
-        if path.suffix != ".gguf" and path.read_bytes()[:4] != b"GGUF":
+        with open(path, "rb") as f:
+            magic = f.read(4)
+        if path.suffix != ".gguf" and magic != b"GGUF":
             raise ZettError(f"{path}: expected a .gguf file or a Hugging Face model directory")
         from zett_jax.tokenizers.gguf_vocab import tokenizer_from_gguf
 

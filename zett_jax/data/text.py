@@ -32,7 +32,10 @@ def resolve_data_path(spec: str) -> Path:
 
 def read_documents(path: str | Path) -> list[str]:
     path = Path(path)
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise ZettError(f"{path}: cannot read ({e.strerror or e})") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
