@@ -31,7 +31,7 @@ CORPUS = [
     "Der schnelle braune Fuchs springt über den faulen Hund. Straße, Größe, Äpfel!",
     "Съешь же ещё этих мягких французских булок, да выпей чаю.",
     "naïve café 中文 字符 😀 tabs\tand  double  spaces\n\nnew paragraphs",
-] * 4
+] * 8
 UNSEEN = ["Ελληνικά γράμματα", "x = {'k': [1, 2.5e-3]}", "  leading and trailing  ", "\u0301combining", "日本語"]
 SAMPLER = SamplerConfig(vocab_size=304, max_piece_length=8, cache_batches=2)  # 304 = 8 x 38 rows
 HYPERNET = HypernetConfig(num_layers=1, hidden_size=32, num_heads=2, max_pieces=4)

@@ -82,26 +82,35 @@ def warmup_batch(base_rows: int, size: int, S: int, rng: np.random.Generator) ->
 
 
 class TextBatches:
-    """Batch ``i`` of texts: a seeded permutation of the documents, cycled, one random span per text."""
+    """Batch ``i`` of texts: consecutive spans of ``16 x block_size`` characters of the shuffled corpus.
+
+    The documents (in a seeded permutation) are joined by blank lines into one stream that wraps around,
+    so short documents are packed into full spans (the reference packs sequences too) and text ``k`` is
+    simply the stream from ``k x span``. Negative indices are valid (the sampler's cache warm-up uses them).
+    """
 
     def __init__(self, documents: Sequence[str], batch_size: int, block_size: int, seed: int):
-        if len(documents) < batch_size:
-            raise ZettError(f"{len(documents)} documents cannot fill a batch of {batch_size} texts")
-        self.documents = list(documents)
+        if not documents:
+            raise ZettError("no documents to train on")
+        order = np.random.default_rng([seed, 0]).permutation(len(documents))
+        self.stream = "\n\n".join(documents[j] for j in order) + "\n\n"
         self.batch_size = batch_size
-        self.max_chars = MAX_CHARS_PER_TOKEN * block_size
-        self.seed = seed
-        self.order = np.random.default_rng([seed, 0]).permutation(len(self.documents))
+        self.span = MAX_CHARS_PER_TOKEN * block_size
+        if len(self.stream) < self.span * batch_size:
+            raise ZettError(
+                f"the documents hold {len(self.stream)} characters, less than one batch of {batch_size} "
+                f"texts of {self.span} characters"
+            )
 
     def __call__(self, i: int) -> list[str]:
-        rng = np.random.default_rng([self.seed, 1, i])
-        n = len(self.order)
-        texts = []
-        for j in range(i * self.batch_size, (i + 1) * self.batch_size):
-            doc = self.documents[self.order[j % n]]
-            start = int(rng.integers(0, max(len(doc) - self.max_chars, 0) + 1))
-            texts.append(doc[start : start + self.max_chars])
-        return texts
+        n, out = len(self.stream), []
+        for k in range(i * self.batch_size, (i + 1) * self.batch_size):
+            start = (k * self.span) % n
+            text = self.stream[start : start + self.span]
+            if len(text) < self.span:
+                text += self.stream[: self.span - len(text)]
+            out.append(text)
+        return out
 
 
 def sampled_batches(
@@ -109,7 +118,7 @@ def sampled_batches(
 ) -> Iterator[tuple[int, LoadedTokenizer, HypernetBatch, float]]:
     """``(i, tokenizer, batch, host seconds)`` for i = start, start + 1, ...; the cache is rebuilt first."""
     sampler = TokenizerSampler(base, cfg)
-    for j in range(max(0, start - cfg.cache_batches + 1), start):
+    for j in range(start - cfg.cache_batches + 1, start):  # a full cache from the first batch on
         sampler.observe(texts_of(j))
     i = start
     while True:

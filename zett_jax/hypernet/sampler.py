@@ -134,8 +134,10 @@ def sample_pieces(
             f"sampled vocabulary of {cfg.vocab_size} tokens; use more or longer texts per batch, a larger "
             f"sampler.cache_batches or a smaller sampler.vocab_size"
         )
-    keys = list(total)
-    score_N = np.fromiter(total.values(), dtype=np.float64, count=len(keys))
+    # Sorted: the cache's insertion order depends on its history, and a resumed run (which rebuilt the
+    # cache) must draw the same noise for the same substring.
+    keys = sorted(total)
+    score_N = np.fromiter((total[k] for k in keys), dtype=np.float64, count=len(keys))
     p_N = score_N / score_N.sum()
     if cfg.noise_mean > 0:
         sigma = rng.lognormal(np.log(cfg.noise_mean), cfg.noise_sigma)
