@@ -106,7 +106,7 @@ def _warmup_distance(hypernet, emb) -> jax.Array:
 def test_warmup_moves_predictions_to_base_rows(base, tmp_path):
     cfg = _config(tmp_path, warmup_phase_steps=30, steps=0, save_every=30)
     before = float(_warmup_distance(build_module(cfg, base).hypernet, base.embeddings))
-    rows = train_from_config(cfg, base=base, documents=CORPUS)
+    rows = train_from_config(cfg, base=base, documents=CORPUS, mesh=None)
     hypernet, meta = restore_hypernet(tmp_path, base)
     after = float(_warmup_distance(hypernet, base.embeddings))
     assert rows[-1]["loss"] < rows[0]["loss"]
@@ -137,7 +137,7 @@ def test_sharded_step_equals_single_device(base, tmp_path):
 def test_resume_after_kill_reproduces_losses(base, tmp_path):
     def run(d, **kw):
         cfg = _config(tmp_path / d, warmup_phase_steps=2, steps=3, save_every=1)
-        return train_from_config(cfg, base=base, documents=CORPUS, **kw)
+        return train_from_config(cfg, base=base, documents=CORPUS, mesh=None, **kw)
 
     full = run("full")
     first = run("killed", stop_after=3)
@@ -150,7 +150,7 @@ def test_nan_loss_stops_and_keeps_checkpoint(base, tmp_path):
     cfg = dataclasses.replace(_config(tmp_path, warmup_phase_steps=3, steps=0, save_every=1),
                               optimizer=dataclasses.replace(OPT, learning_rate=float("nan"), clip_norm=None))
     with pytest.raises(ZettError, match="kept"):
-        train_from_config(cfg, base=base, documents=CORPUS)
+        train_from_config(cfg, base=base, documents=CORPUS, mesh=None)
     assert (tmp_path / "checkpoints" / "1").is_dir()
 
 

@@ -149,16 +149,19 @@ def train_from_config(
     *,
     base=None,
     documents: list[str] | None = None,
-    mesh=None,
+    mesh: Any = "config",
     stop_after: int | None = None,
 ) -> list[dict]:
     """Train (or resume) a hypernetwork into ``config.train.out_dir``; returns the metrics of this call.
 
     ``base`` (a `LoadedModel`) and ``documents`` default to ``config.train.base_model`` and the corpora;
-    ``mesh`` defaults to no sharding. ``stop_after`` ends the call after that many steps without a final
+    ``mesh`` defaults to one built from ``train.mesh_data`` x ``train.mesh_model`` when there is more than one
+    device (``None``: no sharding). ``stop_after`` ends the call after that many steps without a final
     save (what a kill looks like to the next run; for tests).
     """
     tc = config.train
+    if isinstance(mesh, str):
+        mesh = sharding.make_mesh(tc.mesh_data, tc.mesh_model) if jax.device_count() > 1 else None
     if base is None:
         from zett_jax.convert.load import load_model
 
