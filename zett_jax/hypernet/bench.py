@@ -1,0 +1,85 @@
+"""Where a hypernetwork training step spends its time, next to a plain base-model step (issue 4, "Speed").
+
+Measured on the same batch shape: host work per batch (sampling a tokenizer, decomposing its vocabulary,
+tokenizing the texts; it runs on the prefetch thread, so it is hidden as long as it is shorter than the
+device step), the hypernetwork's forward pass alone, the whole hypernetwork train step (hypernetwork +
+frozen base forward/backward), and a plain step of the base model with its own tokenizer that trains
+only its embedding tables (the cheapest step that still back-propagates through the whole body).
+Medians over ``repeats`` after one compile call each; times in seconds.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from zett_jax import train as shared
+from zett_jax.hypernet.config import ExperimentConfig
+from zett_jax.hypernet.data import TextBatches, sampled_batches, tokenize_lm
+from zett_jax.hypernet.losses import TRAINABLE, predict_tables
+from zett_jax.hypernet.train import build_module, make_step
+
+
+def _median_time(fn, repeats: int) -> float:
+    jax.block_until_ready(fn())  # compile
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn())
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def time_split(config: ExperimentConfig, base, documents: list[str], repeats: int = 3) -> dict:
+    """``{"host_s", "hypernet_forward_s", "hypernet_step_s", "base_step_s", "overhead"}`` (see module doc).
+
+    ``overhead`` is ``hypernet_step_s / base_step_s - 1`` (the issue's aim: under 0.25).
+    """
+    tc, dc = config.train, config.data
+    texts = TextBatches(documents, dc.batch_size, dc.block_size, tc.seed)
+    it = sampled_batches(base.tokenizer, texts, config.sampler, dc.block_size, config.hypernet.max_pieces, tc.seed, 0)
+    host = []
+    for _ in range(repeats + 1):
+        _, _, batch, seconds = next(it)
+        host.append(seconds)
+
+    opt = config.optimizer_config()
+    module = build_module(config, base)
+    forward = nnx.jit(lambda m, b: predict_tables(m, b.pieces_VxS, b.mask_VxS, b.special_ids_R, b.special_base_ids_R))
+    forward_s = _median_time(lambda: forward(module, batch), repeats)
+
+    graphdef, state, frozen = shared.init_train_state(module, opt, TRAINABLE)
+    step = make_step(graphdef, "lm", tc.aux_weight, opt)
+    holder = {"state": state}
+
+    def hn_step():
+        holder["state"], metrics = step(holder["state"], frozen, batch)
+        return metrics.loss
+
+    hypernet_step_s = _median_time(hn_step, repeats)
+
+    inputs, targets, valid = tokenize_lm(base.tokenizer, texts(0), dc.block_size)
+    plain = shared.Batch(inputs_BxT=inputs, targets_BxT=targets, valid_BxT=valid)
+    # A copy: the step donates the trainable tables, which must not be the caller's arrays.
+    lm = shared.LanguageModel(base.model, jax.tree.map(jnp.copy, base.embeddings))
+    g2, s2, f2 = shared.init_train_state(lm, opt, shared.EMBEDDINGS)
+    base_step = shared.jit_train_step(g2, shared.lm_loss, opt)
+    holder["base"] = s2
+
+    def plain_step():
+        holder["base"], metrics = base_step(holder["base"], f2, plain)
+        return metrics.loss
+
+    base_step_s = _median_time(plain_step, repeats)
+    return {
+        "host_s": float(np.median(host[1:])),
+        "hypernet_forward_s": forward_s,
+        "hypernet_step_s": hypernet_step_s,
+        "base_step_s": base_step_s,
+        "overhead": hypernet_step_s / base_step_s - 1.0,
+    }
