@@ -6,16 +6,13 @@ Every user error is a :class:`~zett_jax.errors.ZettError`: one line on stderr, e
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
 import sys
 
 from zett_jax.errors import ZettError
-
-DEFAULT_MODEL = "smollm2-135m"
-DEFAULT_DATA = "wiki-en"
-
 
 def _dtype(name: str):
     import jax.numpy as jnp
@@ -146,21 +143,18 @@ def cmd_transplant(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    """The main job on the built-in default: a real model, real text, bits per byte."""
-    from zett_jax.generate import greedy
+    """The main job on the built-in default: a real model moved to a real new tokenizer, bits per byte."""
+    from zett_jax.demo import DemoConfig, run
 
-    args.model, args.data = args.model or DEFAULT_MODEL, args.data or DEFAULT_DATA
-    docs = _documents(args)
-    loaded = _load(args)
-    prompt = "The capital of France is"
-    print(f"{args.model}: {prompt!r} ->{greedy(loaded, prompt, 8)!r}")
-    from zett_jax.eval.bpb import bits_per_byte
-
-    result = bits_per_byte(loaded, docs, max_length=args.max_length, batch_size=args.batch_size)
-    print(
-        f"{args.model} on {args.data} (first {result.bytes} bytes): {result.bits_per_byte:.4f} bits/byte, "
-        f"{result.tokens_per_byte:.3f} tokens/byte, {result.tokens / result.seconds:.0f} tokens/s"
-    )
+    _log_devices()
+    cfg = DemoConfig()
+    overrides = {
+        "model": args.model, "tokenizer": args.tokenizer, "donor": args.donor,
+        "max_bytes": args.max_bytes, "max_length": args.max_length,
+        "methods": tuple(args.methods) if args.methods else None,
+    }
+    cfg = dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+    run(cfg)
     return 0
 
 
@@ -207,10 +201,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("demo", help="the main job on the built-in default model and text")
-    _model_args(p, required=False)
-    _data_args(p, required=False)
-    p.set_defaults(func=cmd_demo, max_bytes=40_000)
+    p = sub.add_parser("demo", help="the main job: a real model moved to a new tokenizer, bits per byte before/after")
+    p.add_argument("--model", default=None, help="source model (default smollm2-135m)")
+    p.add_argument("--tokenizer", default=None, help="target tokenizer (default llama-bpe)")
+    p.add_argument("--donor", default=None, help="a model using the target tokenizer; adds OMP")
+    p.add_argument("--methods", nargs="+", default=None)
+    p.add_argument("--max-bytes", type=int, default=None, help="bytes of each corpus (default 8000)")
+    p.add_argument("--max-length", type=int, default=None, help="window length (default 512)")
+    p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("transplant", help="give a model a new tokenizer without training")
     _model_args(p)
