@@ -258,3 +258,14 @@ def test_take_prefix():
     assert take_prefix(docs, max_bytes=4) == ["aaaa"]
     assert take_prefix(["é" * 3, "x"], max_bytes=6) == ["é" * 3]  # bytes, not characters
     assert take_prefix(docs, max_documents=3, max_bytes=100) == docs[:3]
+
+
+def test_take_prefix_cut_keeps_within_budget_on_character_boundaries():
+    from zett_jax.data.text import take_prefix
+
+    docs = ["aaaa", "bbbbbb", "cc"]
+    assert take_prefix(docs, max_bytes=7) == ["aaaa", "bbbbbb"]
+    assert take_prefix(docs, max_bytes=7, cut=True) == ["aaaa", "bbb"]
+    assert take_prefix(["aaaa", "bbb"], max_bytes=7, cut=True) == ["aaaa", "bbb"]
+    # "é" is two bytes: a 3-byte budget keeps one whole character, never half of one
+    assert take_prefix(["éé"], max_bytes=3, cut=True) == ["é"]

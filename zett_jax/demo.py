@@ -34,16 +34,8 @@ class DemoConfig:
     k: int = 64
 
 
-def _cut(docs: list[str], max_bytes: int) -> list[str]:
-    """The first documents up to ``max_bytes``, the last one cut on a character boundary."""
-    docs = take_prefix(docs, max_bytes=max_bytes)
-    head = sum(len(d.encode()) for d in docs[:-1])
-    last = docs[-1].encode()[: max(0, max_bytes - head)].decode("utf-8", errors="ignore").strip()
-    return docs[:-1] + ([last] if last else [])
-
-
 def run(cfg: DemoConfig, echo=print) -> list[dict]:
-    texts = {c: _cut(read_documents(resolve_data_path(c)), cfg.max_bytes) for c in cfg.corpora}
+    texts = {c: take_prefix(read_documents(resolve_data_path(c)), max_bytes=cfg.max_bytes, cut=True) for c in cfg.corpora}
     source = load_model(cfg.model)
     donor = load_model(cfg.donor) if cfg.donor else None
     target = donor.tokenizer if donor is not None else resolve_tokenizer(cfg.tokenizer)

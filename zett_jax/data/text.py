@@ -61,8 +61,14 @@ def read_documents(path: str | Path) -> list[str]:
     return docs
 
 
-def take_prefix(docs: list[str], max_documents: int | None = None, max_bytes: int | None = None) -> list[str]:
-    """The first documents, up to a count and a UTF-8 byte budget (the document that crosses it is kept)."""
+def take_prefix(
+    docs: list[str], max_documents: int | None = None, max_bytes: int | None = None, *, cut: bool = False
+) -> list[str]:
+    """The first documents, up to a count and a UTF-8 byte budget.
+
+    The document that crosses the budget is kept whole, or with ``cut=True`` cut on a character boundary
+    so that the prefix holds at most ``max_bytes`` (one 60 kB Wikipedia article cannot blow the budget).
+    """
     if max_documents is not None:
         docs = docs[:max_documents]
     if max_bytes is not None:
@@ -73,4 +79,8 @@ def take_prefix(docs: list[str], max_documents: int | None = None, max_bytes: in
             out.append(d)
             total += len(d.encode("utf-8"))
         docs = out
+        if cut and total > max_bytes:
+            head = total - len(docs[-1].encode("utf-8"))
+            last = docs[-1].encode("utf-8")[: max_bytes - head].decode("utf-8", errors="ignore").strip()
+            docs = docs[:-1] + ([last] if last else [])
     return docs

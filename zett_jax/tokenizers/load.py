@@ -10,13 +10,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import tokenizers
 
 from zett_jax.errors import ZettError
+from zett_jax.fileio import atomic_directory
 from zett_jax.tokenizers.core import LoadedTokenizer
 
 _ROLES = ("bos", "eos", "pad", "unk")
@@ -60,22 +59,9 @@ def convert_to_hf_dir(spec: str | os.PathLike, out_dir: str | os.PathLike) -> Pa
     directory and an interrupted run leaves any previous ``out_dir`` intact.
     """
     lt = load_tokenizer(spec)
-    out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_directory(out_dir, overwrite=True) as tmp:
         lt.save_hf(tmp)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-            os.replace(out, old / "x")
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return out
+    return Path(out_dir)
 
 
 def _is_gguf(path: Path) -> bool:
@@ -182,13 +168,6 @@ def converted_tokenizer_dir(name: str) -> Path:
     out = assets.cache_dir() / "tokenizers" / "converted" / name
     if not (out / "tokenizer.json").is_file():
         lt = resolve_tokenizer(name)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out.parent))
-        try:
+        with atomic_directory(out, overwrite=True) as tmp:
             lt.save_hf(tmp)
-            if out.exists():
-                shutil.rmtree(out)
-            os.replace(tmp, out)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
     return out
