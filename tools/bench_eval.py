@@ -5,7 +5,7 @@ text, in fp32 on the CPU; each side runs once to warm up (JAX compiles, PyTorch 
 ``--repeats`` timed passes, alternating, and the median is reported. Both must agree on the total
 log-likelihood, which is printed too.
 
-    python tools/bench_eval.py --hf-dir /tmp/smollm2-hf --data wiki-en --max-bytes 20000 \
+    python tools/bench_eval.py --hf-dir /tmp/smollm2-hf --data wiki-en --max-bytes 16000 \
         --max-length 1024 --batch-size 4 --out experiments/results/eval_benchmark.json
 """
 
@@ -40,7 +40,7 @@ def main() -> int:
     from zett_jax.data.text import read_documents, resolve_data_path, take_prefix
     from zett_jax.eval.bpb import batches, make_scorer, make_windows
 
-    docs = take_prefix(read_documents(resolve_data_path(args.data)), None, args.max_bytes)
+    docs = take_prefix(read_documents(resolve_data_path(args.data)), max_bytes=args.max_bytes, cut=True)
     loaded = load_model(args.hf_dir)
     token_lists = loaded.tokenizer.encode_batch(docs)
     windows = make_windows(token_lists, loaded.tokenizer.prefix_id(), args.max_length)
