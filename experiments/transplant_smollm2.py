@@ -49,12 +49,8 @@ CORPORA = ["wiki-en", "python-code", "fortunes-de", "fortunes-ru"]
 
 
 def prefix_documents(docs: list[str], max_bytes: int) -> list[str]:
-    """`take_prefix`, then the document that crosses the budget cut at ``max_bytes`` (on a character
-    boundary), so one long first document (a Wikipedia article is often 60 KB) cannot blow the budget."""
-    docs = take_prefix(docs, max_bytes=max_bytes)
-    head = sum(len(d.encode()) for d in docs[:-1])
-    last = docs[-1].encode()[: max_bytes - head].decode("utf-8", errors="ignore").strip()
-    return docs[:-1] + ([last] if last else [])
+    """The corpus prefix every row is evaluated on: at most ``max_bytes``, the last document cut."""
+    return take_prefix(docs, max_bytes=max_bytes, cut=True)
 
 
 def parse_args(argv=None):
