@@ -126,8 +126,10 @@ def cmd_transplant(args) -> int:
     from zett_jax.tokenizers.load import resolve_tokenizer
     from zett_jax.transplant.api import DONOR_METHODS, METHODS, transplant
 
+    if args.method == "hypernet":
+        return _transplant_hypernet(args)
     if args.method not in METHODS:
-        raise ZettError(f"--method {args.method!r}: expected one of {', '.join(METHODS)}")
+        raise ZettError(f"--method {args.method!r}: expected one of {', '.join(METHODS)} or hypernet")
     if args.method in DONOR_METHODS and not args.donor:
         raise ZettError(f"--method {args.method} needs --donor, a model that already uses the target tokenizer")
     target = resolve_tokenizer(args.tokenizer)
@@ -139,6 +141,68 @@ def cmd_transplant(args) -> int:
         dtype=_dtype(args.dtype), overwrite=args.overwrite,
     )
     print(out)
+    return 0
+
+
+def _transplant_hypernet(args) -> int:
+    """ZeTT: the embeddings of any tokenizer predicted by a trained hypernetwork (no donor, no training)."""
+    from zett_jax.convert.hf import save_hf
+    from zett_jax.hypernet.apply import predict_embeddings
+    from zett_jax.hypernet.train import restore_hypernet
+    from zett_jax.tokenizers.load import resolve_tokenizer
+
+    if not args.hypernet:
+        raise ZettError("--method hypernet needs --hypernet DIR, a directory written by `zett hypernet train`")
+    target = resolve_tokenizer(args.tokenizer)
+    source = _load(args)
+    hypernet, _ = restore_hypernet(args.hypernet, source)
+    tables = predict_embeddings(hypernet, source.embeddings, source.tokenizer, target)
+    moved = source.with_embeddings(tables, target)
+    out = save_hf(
+        args.out, moved.config, moved.model, moved.embeddings, moved.tokenizer,
+        dtype=_dtype(args.dtype), overwrite=args.overwrite,
+    )
+    print(out)
+    return 0
+
+
+def load_experiment_config(path: str, overrides: list[str]):
+    """An experiment config from a Python file with ``get_config()`` or a JSON file, plus dotted overrides."""
+    import importlib.util
+    from pathlib import Path
+
+    from zett_jax.hypernet.config import ExperimentConfig, apply_overrides, from_dict
+
+    file = Path(path)
+    if not file.is_file():
+        raise ZettError(f"--config {path}: no such file")
+    if file.suffix == ".json":
+        try:
+            config = from_dict(json.loads(file.read_text()))
+        except json.JSONDecodeError as e:
+            raise ZettError(f"{file}: not valid JSON ({e})") from None
+    elif file.suffix == ".py":
+        spec = importlib.util.spec_from_file_location(f"zett_config_{file.stem}", file)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        if not hasattr(module, "get_config"):
+            raise ZettError(f"{file}: expected a function get_config() returning an ExperimentConfig")
+        config = module.get_config()
+        if not isinstance(config, ExperimentConfig):
+            raise ZettError(f"{file}: get_config() returned {type(config).__name__}, expected ExperimentConfig")
+    else:
+        raise ZettError(f"--config {path}: expected a .py file with get_config() or a .json file")
+    return apply_overrides(config, overrides)
+
+
+def cmd_hypernet_train(args) -> int:
+    from zett_jax.hypernet.train import train_from_config
+
+    config = load_experiment_config(args.config, args.overrides)
+    _log_devices()
+    metrics = train_from_config(config)
+    if metrics:
+        print(json.dumps(metrics[-1]))
     return 0
 
 
@@ -201,6 +265,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cmd_export)
 
+    p = sub.add_parser("hypernet", help="the ZeTT tokenizer hypernetwork")
+    hsub = p.add_subparsers(dest="hypernet_command", required=True)
+    h = hsub.add_parser("train", help="train (or resume) a hypernetwork from an experiment config")
+    h.add_argument("--config", required=True, help="experiments/hypernet/*.py (get_config()) or a .json file")
+    h.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.steps=10 data.batch_size=4")
+    h.set_defaults(func=cmd_hypernet_train)
+
     p = sub.add_parser("demo", help="the main job: a real model moved to a new tokenizer, bits per byte before/after")
     p.add_argument("--model", default=None, help="source model (default smollm2-135m)")
     p.add_argument("--tokenizer", default=None, help="target tokenizer (default llama-bpe)")
@@ -213,7 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("transplant", help="give a model a new tokenizer without training")
     _model_args(p)
     p.add_argument("--tokenizer", required=True, help="tokenizer asset name, tokenizer.json, .gguf, .tiktoken or HF dir")
-    p.add_argument("--method", required=True, help="zero, mean, fvt, focus, tokenadapt or omp")
+    p.add_argument("--method", required=True, help="zero, mean, fvt, focus, tokenadapt, omp or hypernet")
+    p.add_argument("--hypernet", default=None, help="hypernet: a directory written by `zett hypernet train`")
     p.add_argument("--donor", default=None, help="omp: a model that uses the target tokenizer")
     p.add_argument("--k", type=int, default=64, help="omp: anchors per new token")
     p.add_argument("--untie", action="store_true", help="give a tied model separate input/output tables")
