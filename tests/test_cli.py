@@ -230,3 +230,26 @@ def test_export_loads_in_transformers_with_same_logits(capsys, tiny_dir, tmp_pat
     # Exporting again over it needs --overwrite, and then works.
     assert main(["export", "--model", str(tiny_dir), "--out", str(out), "--overwrite"]) == 0
     assert (out / "config.json").is_file()
+
+
+HYPERNET_CONFIG = Path(__file__).resolve().parents[1] / "experiments" / "hypernet" / "smollm2_cpu.py"
+
+
+def test_hypernet_train_rejects_bad_configs_before_any_work(capsys, tmp_path):
+    run_error(capsys, ["hypernet", "train", "--config", str(tmp_path / "missing.py")], match="no such file")
+    run_error(capsys, ["hypernet", "train", "--config", str(HYPERNET_CONFIG), "train.no_such_key=1"],
+              match="no_such_key")
+    no_fn = tmp_path / "cfg.py"
+    no_fn.write_text("x = 1\n")
+    run_error(capsys, ["hypernet", "train", "--config", str(no_fn)], match="get_config")
+    bad_json = tmp_path / "cfg.json"
+    bad_json.write_text("{not json")
+    run_error(capsys, ["hypernet", "train", "--config", str(bad_json)], match="not valid JSON")
+
+
+def test_transplant_hypernet_needs_a_hypernet_directory(capsys, tiny_dir, tmp_path):
+    run_error(capsys, ["transplant", "--model", str(tiny_dir), "--tokenizer", str(tiny_dir), "--method",
+                       "hypernet", "--out", str(tmp_path / "o")], match="--hypernet")
+    run_error(capsys, ["transplant", "--model", str(tiny_dir), "--tokenizer", str(tiny_dir), "--method",
+                       "hypernet", "--hypernet", str(tmp_path), "--out", str(tmp_path / "o")],
+              match="not a hypernetwork directory")
