@@ -216,6 +216,7 @@ def cmd_demo(args) -> int:
         "model": args.model, "tokenizer": args.tokenizer, "donor": args.donor,
         "max_bytes": args.max_bytes, "max_length": args.max_length,
         "methods": tuple(args.methods) if args.methods else None,
+        "corpora": tuple(args.corpora) if args.corpora else None,
     }
     cfg = dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
     run(cfg)
@@ -277,6 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tokenizer", default=None, help="target tokenizer (default llama-bpe)")
     p.add_argument("--donor", default=None, help="a model using the target tokenizer; adds OMP")
     p.add_argument("--methods", nargs="+", default=None)
+    p.add_argument("--corpora", nargs="+", default=None, help="corpus assets (default wiki-en fortunes-de)")
     p.add_argument("--max-bytes", type=int, default=None, help="bytes of each corpus (default 8000)")
     p.add_argument("--max-length", type=int, default=None, help="window length (default 512)")
     p.set_defaults(func=cmd_demo)
