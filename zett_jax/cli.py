@@ -102,26 +102,24 @@ def cmd_generate(args) -> int:
     return 0
 
 
-def cmd_export(args) -> int:
+def _write_hf(args, loaded) -> int:
+    """Write ``loaded`` as an HF directory at ``--out`` (atomically) and print its path."""
     from zett_jax.convert.hf import save_hf
 
-    loaded = _load(args)
     out = save_hf(
-        args.out,
-        loaded.config,
-        loaded.model,
-        loaded.embeddings,
-        loaded.tokenizer,
-        dtype=_dtype(args.dtype),
-        overwrite=args.overwrite,
+        args.out, loaded.config, loaded.model, loaded.embeddings, loaded.tokenizer,
+        dtype=_dtype(args.dtype), overwrite=args.overwrite,
     )
     print(out)
     return 0
 
 
+def cmd_export(args) -> int:
+    return _write_hf(args, _load(args))
+
+
 def cmd_transplant(args) -> int:
     """Give ``--model`` the tokenizer ``--tokenizer`` with a training-free method; write an HF directory."""
-    from zett_jax.convert.hf import save_hf
     from zett_jax.convert.load import load_model
     from zett_jax.tokenizers.load import resolve_tokenizer
     from zett_jax.transplant.api import DONOR_METHODS, METHODS, transplant
@@ -135,18 +133,11 @@ def cmd_transplant(args) -> int:
     target = resolve_tokenizer(args.tokenizer)
     source = _load(args)
     donor = load_model(args.donor) if args.donor else None
-    moved = transplant(source, target, args.method, donor=donor, k=args.k, untie=args.untie)
-    out = save_hf(
-        args.out, moved.config, moved.model, moved.embeddings, moved.tokenizer,
-        dtype=_dtype(args.dtype), overwrite=args.overwrite,
-    )
-    print(out)
-    return 0
+    return _write_hf(args, transplant(source, target, args.method, donor=donor, k=args.k, untie=args.untie))
 
 
 def _transplant_hypernet(args) -> int:
     """ZeTT: the embeddings of any tokenizer predicted by a trained hypernetwork (no donor, no training)."""
-    from zett_jax.convert.hf import save_hf
     from zett_jax.hypernet.apply import predict_embeddings
     from zett_jax.hypernet.train import restore_hypernet
     from zett_jax.tokenizers.load import resolve_tokenizer
@@ -157,13 +148,7 @@ def _transplant_hypernet(args) -> int:
     source = _load(args)
     hypernet, _ = restore_hypernet(args.hypernet, source)
     tables = predict_embeddings(hypernet, source.embeddings, source.tokenizer, target)
-    moved = source.with_embeddings(tables, target)
-    out = save_hf(
-        args.out, moved.config, moved.model, moved.embeddings, moved.tokenizer,
-        dtype=_dtype(args.dtype), overwrite=args.overwrite,
-    )
-    print(out)
-    return 0
+    return _write_hf(args, source.with_embeddings(tables, target))
 
 
 def load_experiment_config(path: str, overrides: list[str]):

@@ -44,3 +44,9 @@ class atomic_directory:
         os.replace(self.tmp, self.target)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def looks_like_hub_id(spec: str) -> bool:
+    """``org/name`` that is not a local path: what we hand to the Hugging Face hub."""
+    spec = str(spec)
+    return spec.count("/") == 1 and not spec.startswith((".", "/", "~")) and not Path(spec).expanduser().exists()

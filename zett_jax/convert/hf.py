@@ -21,7 +21,7 @@ import safetensors.numpy
 from flax import nnx
 
 from zett_jax.errors import ZettError
-from zett_jax.fileio import atomic_directory
+from zett_jax.fileio import atomic_directory, looks_like_hub_id
 from zett_jax.models.config import DecoderConfig
 from zett_jax.models.decoder import Decoder, Embeddings, abstract_model
 
@@ -188,7 +188,7 @@ def resolve_hf_dir(spec: str) -> Path:
     path = Path(spec).expanduser()
     if path.is_dir():
         return path
-    if spec.count("/") == 1 and not path.exists() and not spec.startswith((".", "/", "~")):
+    if looks_like_hub_id(spec):
         try:
             from huggingface_hub import snapshot_download
 

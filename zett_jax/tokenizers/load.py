@@ -15,7 +15,7 @@ from pathlib import Path
 import tokenizers
 
 from zett_jax.errors import ZettError
-from zett_jax.fileio import atomic_directory
+from zett_jax.fileio import atomic_directory, looks_like_hub_id
 from zett_jax.tokenizers.core import LoadedTokenizer
 
 _ROLES = ("bos", "eos", "pad", "unk")
@@ -35,7 +35,7 @@ def load_tokenizer(spec: str | os.PathLike) -> LoadedTokenizer:
     if path.is_dir():
         return _from_hf_dir(path)
     if not path.exists():
-        if str(spec).count("/") == 1 and not str(spec).startswith((".", "/", "~")):
+        if looks_like_hub_id(str(spec)):
             return _from_transformers(str(spec))
         raise ZettError(f"{spec}: no such file or directory (expected a tokenizer file, directory or hub id)")
     name = path.name.lower()
