@@ -147,6 +147,20 @@ def write_tensors(out_dir: Path, tensors: dict[str, np.ndarray], max_shard_bytes
     (out_dir / INDEX).write_text(json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2))
 
 
+def check_vocab(tokenizer, embeddings: Embeddings, source: str) -> None:
+    """Every token id the tokenizer can emit must have a row; extra (padding) rows are fine."""
+    if tokenizer.vocab_size > embeddings.vocab_size:
+        raise ZettError(
+            f"{source}: the tokenizer has {tokenizer.vocab_size} tokens but the embedding table only "
+            f"{embeddings.vocab_size} rows; expected at least one row per token"
+        )
+    if embeddings.output_VxD is not None and embeddings.output_VxD.shape != embeddings.input_VxD.shape:
+        raise ZettError(
+            f"{source}: input embeddings {embeddings.input_VxD.shape} and output embeddings "
+            f"{embeddings.output_VxD.shape} differ in shape"
+        )
+
+
 def save_hf(
     out_dir: str | os.PathLike,
     config: DecoderConfig,
@@ -161,10 +175,8 @@ def save_hf(
     if embeddings.vocab_size != config.vocab_size:
         config = config.replace(vocab_size=embeddings.vocab_size)
     config = config.replace(tie_word_embeddings=embeddings.output_VxD is None)
-    if tokenizer is not None and tokenizer.vocab_size > embeddings.vocab_size:
-        raise ZettError(
-            f"tokenizer has {tokenizer.vocab_size} tokens but the embedding table only {embeddings.vocab_size} rows"
-        )
+    if tokenizer is not None:
+        check_vocab(tokenizer, embeddings, str(out_dir))
     hf = config.to_hf()
     if dtype is not None:
         hf["dtype"] = jnp.dtype(dtype).name

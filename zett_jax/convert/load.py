@@ -7,6 +7,7 @@ from pathlib import Path
 
 import jax.numpy as jnp
 
+from zett_jax.convert.hf import check_vocab
 from zett_jax.errors import ZettError
 from zett_jax.models.config import DecoderConfig
 from zett_jax.models.decoder import Decoder, Embeddings
@@ -28,20 +29,6 @@ class LoadedModel:
             vocab_size=embeddings.vocab_size, tie_word_embeddings=embeddings.output_VxD is None
         )
         return dataclasses.replace(self, config=config, embeddings=embeddings, tokenizer=tokenizer)
-
-
-def check_vocab(tokenizer: LoadedTokenizer, embeddings: Embeddings, source: str) -> None:
-    """Every token id the tokenizer can emit must have a row; extra (padding) rows are fine."""
-    if tokenizer.vocab_size > embeddings.vocab_size:
-        raise ZettError(
-            f"{source}: the tokenizer has {tokenizer.vocab_size} tokens but the embedding table only "
-            f"{embeddings.vocab_size} rows; expected at least one row per token"
-        )
-    if embeddings.output_VxD is not None and embeddings.output_VxD.shape != embeddings.input_VxD.shape:
-        raise ZettError(
-            f"{source}: input embeddings {embeddings.input_VxD.shape} and output embeddings "
-            f"{embeddings.output_VxD.shape} differ in shape"
-        )
 
 
 def resolve_model_path(spec: str) -> Path | str:
