@@ -17,7 +17,7 @@ from zett_jax.convert.load import LoadedModel
 from zett_jax.errors import ZettError
 from zett_jax.hypernet import config as hconfig
 from zett_jax.hypernet.apply import predict_embeddings
-from zett_jax.hypernet.data import TextBatches, sampled_batches
+from zett_jax.hypernet.data import TextBatches, hypernet_batch, sampled_batches, subsample_vocabulary
 from zett_jax.hypernet.losses import TRAINABLE
 from zett_jax.hypernet.model import HypernetConfig, source_table, identity_pieces
 from zett_jax.hypernet.sampler import SamplerConfig, TokenizerSampler
@@ -178,3 +178,29 @@ def test_batch_shapes_are_fixed_per_config(base):
         shapes.add(tuple(x.shape for x in jax.tree.leaves(batch)))
         assert batch.shared_V.any() and not batch.shared_V.all()
     assert len(shapes) == 1
+
+
+def test_token_subsample_keeps_the_batch_and_reindexes_it(base):
+    texts = TextBatches(CORPUS, 2, 16, 0)
+    texts_0 = texts(0)
+    sampler = TokenizerSampler(base.tokenizer, SAMPLER)
+    tok = sampler.sample(texts_0, np.random.default_rng(0))
+    full = hypernet_batch(base.tokenizer, tok, texts_0, 16, 4)
+    sub = hypernet_batch(base.tokenizer, tok, texts_0, 16, 4, token_subsample=96, rng=np.random.default_rng(7))
+    ids_N = subsample_vocabulary(full.inputs_BxT, full.targets_BxT, full.valid_BxT, full.special_ids_R,
+                                 tok.vocab_size, 96, np.random.default_rng(7))
+    assert sub.pieces_VxS.shape == (96, 4) and ids_N.shape == (96,) and len(set(ids_N.tolist())) == 96
+    # The subsampled batch is the full one seen through ids_N: same text, same tokens, same decompositions.
+    np.testing.assert_array_equal(ids_N[sub.inputs_BxT], full.inputs_BxT)
+    np.testing.assert_array_equal(ids_N[sub.targets_BxT][full.valid_BxT], full.targets_BxT[full.valid_BxT])
+    np.testing.assert_array_equal(ids_N[sub.special_ids_R], full.special_ids_R)
+    np.testing.assert_array_equal(sub.pieces_VxS, full.pieces_VxS[ids_N])
+    np.testing.assert_array_equal(sub.shared_V, full.shared_V[ids_N])
+    np.testing.assert_array_equal(sub.base_id_V, full.base_id_V[ids_N])
+    # Negatives are drawn too: the batch alone uses fewer than 96 ids.
+    used = np.union1d(full.inputs_BxT, full.targets_BxT[full.valid_BxT]).size
+    assert used < 96
+    with pytest.raises(ZettError, match="data.token_subsample=16 is smaller"):
+        hypernet_batch(base.tokenizer, tok, texts_0, 16, 4, token_subsample=16)
+    with pytest.raises(ZettError, match="token_subsample"):
+        hconfig.DataConfig(token_subsample=3)

@@ -42,7 +42,8 @@ def time_split(config: ExperimentConfig, base, documents: list[str], repeats: in
     """
     tc, dc = config.train, config.data
     texts = TextBatches(documents, dc.batch_size, dc.block_size, tc.seed)
-    it = sampled_batches(base.tokenizer, texts, config.sampler, dc.block_size, config.hypernet.max_pieces, tc.seed, 0)
+    it = sampled_batches(base.tokenizer, texts, config.sampler, dc.block_size, config.hypernet.max_pieces, tc.seed, 0,
+                         dc.token_subsample)
     host = []
     for _ in range(repeats + 1):
         _, _, batch, seconds = next(it)

@@ -28,12 +28,17 @@ class DataConfig:
     max_documents_per_corpus: int | None = 20_000
     batch_size: int = 8
     block_size: int = 128  # the paper's sequence length (§4, "Training")
+    # Vocabulary rows embedded per step: the batch's tokens plus uniform negatives (reference
+    # ``n_token_subsample``, 8192 of 32768); None embeds the whole sampled vocabulary.
+    token_subsample: int | None = None
 
     def __post_init__(self):
         if not self.corpora:
             raise ZettError("data.corpora must name at least one corpus")
         if self.batch_size < 1 or self.block_size < 2:
             raise ZettError("data.batch_size must be >= 1 and data.block_size >= 2")
+        if self.token_subsample is not None and self.token_subsample < 16:
+            raise ZettError(f"data.token_subsample must be None or >= 16, got {self.token_subsample}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -56,13 +56,46 @@ def tokenize_lm(tok: LoadedTokenizer, texts: Sequence[str], T: int) -> tuple[np.
     return seq_BxT1[:, :-1], seq_BxT1[:, 1:], valid_BxT
 
 
-def hypernet_batch(base: LoadedTokenizer, tok: LoadedTokenizer, texts: Sequence[str], T: int, S: int) -> HypernetBatch:
-    """The training batch of one sampled tokenizer (numpy arrays)."""
+def subsample_vocabulary(
+    inputs_BxT: np.ndarray, targets_BxT: np.ndarray, valid_BxT: np.ndarray, keep_R: np.ndarray, V: int, N: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """``ids_N``: the ``N`` vocabulary ids a step embeds: every id the batch uses (inputs, valid targets) and
+    ``keep_R``, then ids drawn uniformly from the rest (ascending order).
+
+    ZeTT reference ``n_token_subsample`` with ``subsample_mode="random"``: the hypernetwork predicts, and the
+    softmax runs over, only these rows, so a step's cost no longer grows with the sampled vocabulary size.
+    Uniform negatives because the sampled vocabulary already follows the unigram distribution.
+    """
+    used_U = np.union1d(np.union1d(inputs_BxT.ravel(), targets_BxT[valid_BxT]), keep_R).astype(np.int64)
+    if used_U.size > N:
+        raise ZettError(
+            f"data.token_subsample={N} is smaller than the {used_U.size} distinct tokens of one batch; "
+            f"raise it or lower data.batch_size x data.block_size"
+        )
+    rest = np.setdiff1d(np.arange(V), used_U, assume_unique=True)
+    return np.sort(np.concatenate([used_U, rng.choice(rest, N - used_U.size, replace=False)])).astype(np.int32)
+
+
+def hypernet_batch(
+    base: LoadedTokenizer, tok: LoadedTokenizer, texts: Sequence[str], T: int, S: int,
+    token_subsample: int | None = None, rng: np.random.Generator | None = None,
+) -> HypernetBatch:
+    """The training batch of one sampled tokenizer (numpy arrays); with ``token_subsample`` the vocabulary
+    is cut to that many ids (:func:`subsample_vocabulary`, ``rng`` draws them) and the text re-indexed."""
     dec = decompose(base, tok)
     pieces_VxS, mask_VxS = pad_pieces(dec.pieces_VxS, dec.mask_VxS, S)
     shared_V = (dec.lengths_V == 1) & dec.exact_V & ~dec.special_V
     special_ids_R, special_base_ids_R = role_pairs(tok, base)
     inputs_BxT, targets_BxT, valid_BxT = tokenize_lm(tok, texts, T)
+    if token_subsample is not None and token_subsample < pieces_VxS.shape[0]:
+        ids_N = subsample_vocabulary(inputs_BxT, targets_BxT, valid_BxT, special_ids_R, pieces_VxS.shape[0],
+                                     token_subsample, rng if rng is not None else np.random.default_rng(0))
+        position_V = np.zeros(pieces_VxS.shape[0], np.int32)
+        position_V[ids_N] = np.arange(ids_N.size, dtype=np.int32)
+        pieces_VxS, mask_VxS, shared_V = pieces_VxS[ids_N], mask_VxS[ids_N], shared_V[ids_N]
+        inputs_BxT, special_ids_R = position_V[inputs_BxT], position_V[special_ids_R]
+        targets_BxT = np.where(valid_BxT, position_V[targets_BxT], 0)
     return HypernetBatch(
         pieces_VxS=pieces_VxS.astype(np.int32), mask_VxS=mask_VxS, shared_V=shared_V,
         base_id_V=np.where(shared_V, pieces_VxS[:, 0], 0).astype(np.int32),
@@ -114,9 +147,11 @@ class TextBatches:
 
 
 def sampled_batches(
-    base: LoadedTokenizer, texts_of: Callable[[int], list[str]], cfg: SamplerConfig, T: int, S: int, seed: int, start: int
+    base: LoadedTokenizer, texts_of: Callable[[int], list[str]], cfg: SamplerConfig, T: int, S: int, seed: int, start: int,
+    token_subsample: int | None = None,
 ) -> Iterator[tuple[int, LoadedTokenizer, HypernetBatch, float]]:
-    """``(i, tokenizer, batch, host seconds)`` for i = start, start + 1, ...; the cache is rebuilt first."""
+    """``(i, tokenizer, batch, host seconds)`` for i = start, start + 1, ...; the cache is rebuilt first.
+    ``token_subsample``: see :func:`hypernet_batch` (the tokenizer yielded is the whole sampled one)."""
     sampler = TokenizerSampler(base, cfg)
     for j in range(start - cfg.cache_batches + 1, start):  # a full cache from the first batch on
         sampler.observe(texts_of(j))
@@ -125,7 +160,7 @@ def sampled_batches(
         t0 = time.perf_counter()
         texts = texts_of(i)
         tok = sampler.sample(texts, np.random.default_rng([seed, 2, i]))
-        batch = hypernet_batch(base, tok, texts, T, S)
+        batch = hypernet_batch(base, tok, texts, T, S, token_subsample, np.random.default_rng([seed, 4, i]))
         yield i, tok, batch, time.perf_counter() - t0
         i += 1
 

@@ -193,7 +193,9 @@ def train_from_config(
         start = int(position["next_step"])
         log.info("resumed from %s at step %d", out_dir, start)
 
-    warm = lambda s: warmup_batch(rows, tc.warmup_tokens, S, np.random.default_rng([tc.seed, 3, s]))  # noqa: E731
+    # Warm-up tokens are single pieces: one position computes exactly what a padded row would (padding is
+    # masked out of attention and the readout is the first position), at 1/max_pieces of the cost.
+    warm = lambda s: warmup_batch(rows, tc.warmup_tokens, 1, np.random.default_rng([tc.seed, 3, s]))  # noqa: E731
     steps: dict[str, Any] = {}
     prefetch = None
     rows_out: list[dict] = []
@@ -211,7 +213,7 @@ def train_from_config(
                     if prefetch is None:
                         prefetch = Prefetcher(sampled_batches(
                             base.tokenizer, texts_of, config.sampler, config.data.block_size, S, tc.seed,
-                            s - tc.warmup_phase_steps), depth=tc.prefetch)
+                            s - tc.warmup_phase_steps, config.data.token_subsample), depth=tc.prefetch)
                     _, _, batch, host_s = next(prefetch)
                 if phase not in steps:
                     steps[phase] = make_step(graphdef, phase, tc.aux_weight, opt, mesh=mesh, state=state, frozen=frozen, batch=batch)
