@@ -20,6 +20,7 @@ from zett_jax.hypernet.apply import predict_embeddings
 from zett_jax.hypernet.data import TextBatches, hypernet_batch, sampled_batches, subsample_vocabulary
 from zett_jax.hypernet.losses import TRAINABLE
 from zett_jax.hypernet.model import HypernetConfig, source_table, identity_pieces
+from zett_jax.hypernet.plot import read_metrics
 from zett_jax.hypernet.sampler import SamplerConfig, TokenizerSampler
 from zett_jax.hypernet.train import build_module, make_step, restore_hypernet, train_from_config
 from zett_jax.models.config import DecoderConfig
@@ -112,6 +113,11 @@ def test_warmup_moves_predictions_to_base_rows(base, tmp_path):
     assert rows[-1]["loss"] < rows[0]["loss"]
     assert after < 0.5 * before, (before, after)
     assert meta["base_rows"] == base.embeddings.vocab_size
+    assert (tmp_path / "loss_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [r["step"] for r in read_metrics(tmp_path / "metrics.jsonl")] == list(range(30))
+    (tmp_path / "metrics.jsonl").write_text('{"step": 0}\nnot json\n')
+    with pytest.raises(ZettError, match=r"metrics.jsonl:2: expected a JSON object"):
+        read_metrics(tmp_path / "metrics.jsonl")
 
 
 def test_sharded_step_equals_single_device(base, tmp_path):

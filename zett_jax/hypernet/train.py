@@ -11,6 +11,9 @@ Checkpoints (`zett_jax.checkpoint.CheckpointManager`) hold the train state and t
 are a function of the step (`zett_jax.hypernet.data`), so a resumed run continues on the same data.
 A non-finite loss stops the run with a :class:`ZettError`; the checkpoints written before it are kept
 (a checkpoint is only written after its step's loss was read and found finite).
+
+Beside the checkpoints: ``hypernet.json`` (what the run is for), ``metrics.jsonl`` (one row per step) and
+``loss_curves.png`` (`zett_jax.hypernet.plot`, redrawn at every checkpoint and at the end).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+from tqdm.auto import tqdm
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -37,6 +41,7 @@ from zett_jax.hypernet.config import ExperimentConfig
 from zett_jax.hypernet.data import Prefetcher, TextBatches, sampled_batches, warmup_batch
 from zett_jax.hypernet.losses import TRAINABLE, HypernetWithBase, lm_and_aux_loss, warmup_loss
 from zett_jax.hypernet.model import Hypernet, init_rescalers
+from zett_jax.hypernet.plot import plot_run
 
 log = logging.getLogger(__name__)
 
@@ -151,13 +156,14 @@ def train_from_config(
     documents: list[str] | None = None,
     mesh: Any = "config",
     stop_after: int | None = None,
+    progress: bool = True,
 ) -> list[dict]:
     """Train (or resume) a hypernetwork into ``config.train.out_dir``; returns the metrics of this call.
 
     ``base`` (a `LoadedModel`) and ``documents`` default to ``config.train.base_model`` and the corpora;
     ``mesh`` defaults to one built from ``train.mesh_data`` x ``train.mesh_model`` when there is more than one
     device (``None``: no sharding). ``stop_after`` ends the call after that many steps without a final
-    save (what a kill looks like to the next run; for tests).
+    save (what a kill looks like to the next run; for tests). ``progress`` shows a tqdm bar on stderr.
     """
     tc = config.train
     if isinstance(mesh, str):
@@ -201,6 +207,8 @@ def train_from_config(
     rows_out: list[dict] = []
     end = tc.total_steps if stop_after is None else min(tc.total_steps, start + stop_after)
     pending = None  # (metrics, step, phase, host seconds): read after the next step is dispatched
+    bar = tqdm(total=tc.total_steps, initial=start, desc="hypernet", unit="step", disable=not progress,
+               dynamic_ncols=True)
     try:
         with open(out_dir / "metrics.jsonl", "a") as log_file:
             for s in range(start, end):
@@ -220,20 +228,39 @@ def train_from_config(
                 state, metrics = steps[phase](state, frozen, batch)
                 if pending is not None:
                     rows_out.append(_checked(_record(*pending, log_file), manager, out_dir))
+                    bar.set_postfix(_postfix(rows_out[-1]), refresh=False)
                 pending = (metrics, s, phase, host_s)
                 done = s + 1
+                bar.update(1)
                 if done % tc.save_every == 0 or done == tc.total_steps:
                     rows_out.append(_checked(_record(*pending, log_file), manager, out_dir))
                     pending = None
                     manager.save(done, state, {"next_step": done})
+                    _plot(out_dir)
             if pending is not None:
                 rows_out.append(_checked(_record(*pending, log_file), manager, out_dir))
     finally:
+        bar.close()
         if prefetch is not None:
             prefetch.close()
         manager.wait()
         manager.close()
+    _plot(out_dir)
     return rows_out
+
+
+def _postfix(row: dict) -> dict:
+    if row["phase"] == "warmup":
+        return {"phase": "warm-up", "dist": f"{row['aux']:.3f}"}
+    return {"phase": "lm", "lm": f"{row['lm']:.3f}", "aux": f"{row['aux']:.3f}"}
+
+
+def _plot(out_dir: Path) -> None:
+    """Redraw the loss curves beside the checkpoints; a plotting failure is logged, never fatal."""
+    try:
+        plot_run(out_dir)
+    except Exception as e:  # noqa: BLE001 - a figure must not stop a training run
+        log.warning("could not draw the loss curves in %s: %s", out_dir, e)
 
 
 def _checked(row: dict, manager: CheckpointManager, out_dir: Path) -> dict:
