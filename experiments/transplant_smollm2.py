@@ -12,6 +12,8 @@ Results go to ``<out>.json`` (appended row by row, so a killed run resumes where
 
     .venv/bin/python experiments/transplant_smollm2.py            # everything (hours on two CPU cores)
     .venv/bin/python experiments/transplant_smollm2.py --pairs smollm2-gpt2 --methods fvt
+    .venv/bin/python experiments/transplant_smollm2.py --pairs smollm2-gpt2 --methods hypernet \
+        --hypernet runs/hypernet-smollm2 --reuse experiments/results/transplant.json --out ...
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from zett_jax import assets
 from zett_jax.convert.load import load_model
 from zett_jax.data.text import read_documents, resolve_data_path, take_prefix
 from zett_jax.eval.bpb import bits_per_byte
+from zett_jax.hypernet.apply import predict_embeddings
+from zett_jax.hypernet.train import restore_hypernet
 from zett_jax.tokenizers.load import load_tokenizer
 from zett_jax.transplant.api import DONOR_METHODS, METHODS, transplant
 from zett_jax.transplant.plan import plan_tokens
@@ -38,6 +42,8 @@ from zett_jax.transplant.plan import plan_tokens
 log = logging.getLogger("transplant_experiment")
 
 DONOR_FREE = ["zero", "mean", "fvt", "focus", "tokenadapt"]
+# ZeTT (issue 4): every row predicted, or the rows of shared tokens copied from the base (``copy_shared``).
+HYPERNET_METHODS = {"hypernet": False, "hypernet+copy": True}
 # name: (source model, target tokenizer (asset), donor model or None); smallest first
 PAIRS = {
     "smollm2-gpt2": ("smollm2-135m", "gpt-2", None),
@@ -56,7 +62,12 @@ def prefix_documents(docs: list[str], max_bytes: int) -> list[str]:
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--pairs", nargs="+", default=list(PAIRS), choices=list(PAIRS))
-    p.add_argument("--methods", nargs="+", default=["omp", *DONOR_FREE], choices=list(METHODS))
+    p.add_argument("--methods", nargs="+", default=["omp", *DONOR_FREE], choices=[*METHODS, *HYPERNET_METHODS])
+    p.add_argument("--hypernet", default=None, metavar="DIR",
+                   help="a `zett hypernet train` directory for the methods hypernet and hypernet+copy")
+    p.add_argument("--reuse", nargs="*", default=[], metavar="JSON",
+                   help="copy rows (originals, pair x method) from other results files made with the same settings")
+    p.add_argument("--title", default="Training-free tokenizer transplantation: bits per byte")
     p.add_argument("--corpora", nargs="+", default=CORPORA)
     p.add_argument("--max-bytes", type=int, default=16_000, help="UTF-8 bytes per corpus prefix")
     p.add_argument("--max-length", type=int, default=512)
@@ -91,7 +102,7 @@ def render_markdown(results: dict) -> str:
     s = results["settings"]
     corpora = s["corpora"]
     lines = [
-        "# Training-free tokenizer transplantation: bits per byte",
+        f"# {s.get('title', 'Training-free tokenizer transplantation: bits per byte')}",
         "",
         "Lower is better. Each column is the same fixed prefix of the corpus for every row "
         f"(its first documents, the last one cut so that the prefix has at most {s['max_bytes']:,} UTF-8 "
@@ -140,6 +151,8 @@ def render_markdown(results: dict) -> str:
                 rel = f" ({v / base['bpb'][c]['bits_per_byte'] - 1:+.0%})" if base else ""
                 cells.append(f"{v:.3f}{rel}")
             name = f"{r['method']} (k={r['k']})" if r.get("k") else r["method"]
+            if r.get("reused_from"):
+                name += f" [{Path(r['reused_from']).stem}]"
             lines.append(f"| {name} | {r['transplant_seconds']:.1f} | " + " | ".join(cells)
                          + f" | {_tpb(r, corpora):.3f} |")
         lines.append("")
@@ -192,14 +205,35 @@ def main(argv=None) -> None:
         machine=f"{platform.machine()}, {os.cpu_count()} CPUs, {jax.devices()[0].platform}",
         jax=jax.__version__,
     )
+    results["settings"]["title"] = args.title
+    if args.hypernet:
+        results["settings"]["hypernet"] = str(args.hypernet)
     k_for = {p: int(k) for p, k in (item.split("=") for item in args.k_for)}
     done = {(r.get("pair"), r["method"], r["source"]) for r in results["rows"]}
+    wanted_sources = {PAIRS[p][0] for p in args.pairs}
+    for other in args.reuse:
+        theirs = load_results(Path(other), settings)
+        for r in theirs["rows"]:
+            key = (r.get("pair"), r["method"], r["source"])
+            wanted = (r["method"] == "original" and r["source"] in wanted_sources) or (
+                r.get("pair") in args.pairs and r["method"] in args.methods)
+            if wanted and key not in done and r.get("bpb"):
+                results["rows"].append({**r, "reused_from": r.get("reused_from", other)})
+                done.add(key)
+    save(results, out)
     models: dict[str, object] = {}
 
     def model(name):
         if name not in models:
             models[name] = load_model(name)
         return models[name]
+
+    hypernets: dict[str, object] = {}
+
+    def hypernet_for(src):
+        if src not in hypernets:
+            hypernets[src], _ = restore_hypernet(args.hypernet, model(src))
+        return hypernets[src]
 
     def evaluate(loaded) -> dict:
         return {c: bits_per_byte(loaded, docs, max_length=args.max_length, batch_size=args.batch_size,
@@ -218,6 +252,8 @@ def main(argv=None) -> None:
         src, tgt, donor_name = PAIRS[pair]
         methods = [m for m in args.methods if (pair, m, src) not in done]
         methods = [m for m in methods if m not in DONOR_METHODS or donor_name]
+        if any(m in HYPERNET_METHODS for m in methods) and not args.hypernet:
+            raise SystemExit("--methods hypernet needs --hypernet DIR")
         if not methods:
             continue
         # With a donor, its own tokenizer object is the target (OMP checks they are the same vocabulary).
@@ -233,7 +269,12 @@ def main(argv=None) -> None:
             donor = model(donor_name) if method in DONOR_METHODS else None
             k = k_for.get(pair, args.k)
             start = time.perf_counter()
-            moved = transplant(model(src), target, method, donor=donor, k=k, plan=plan)
+            if method in HYPERNET_METHODS:
+                moved = model(src).with_embeddings(predict_embeddings(
+                    hypernet_for(src), model(src).embeddings, model(src).tokenizer, target,
+                    copy_shared=HYPERNET_METHODS[method]), target)
+            else:
+                moved = transplant(model(src), target, method, donor=donor, k=k, plan=plan)
             jax.block_until_ready(moved.embeddings)
             seconds = time.perf_counter() - start
             log.info("%s %s: transplant %.1f s", pair, method, seconds)

@@ -17,7 +17,7 @@ from zett_jax.convert.load import LoadedModel
 from zett_jax.errors import ZettError
 from zett_jax.hypernet import config as hconfig
 from zett_jax.hypernet.apply import predict_embeddings
-from zett_jax.hypernet.data import TextBatches, hypernet_batch, sampled_batches, subsample_vocabulary
+from zett_jax.hypernet.data import TextBatches, hypernet_batch, pad_pieces, sampled_batches, subsample_vocabulary
 from zett_jax.hypernet.losses import TRAINABLE
 from zett_jax.hypernet.model import HypernetConfig, source_table, identity_pieces
 from zett_jax.hypernet.plot import read_metrics
@@ -25,6 +25,7 @@ from zett_jax.hypernet.sampler import SamplerConfig, TokenizerSampler
 from zett_jax.hypernet.train import build_module, make_step, restore_hypernet, train_from_config
 from zett_jax.models.config import DecoderConfig
 from zett_jax.models.decoder import init_embeddings, init_model
+from zett_jax.tokenizers.overlap import decompose
 
 CORPUS = [
     "the cat sat on the mat. the dog sat on the log, and the other cats stared at the dogs.",
@@ -168,6 +169,18 @@ def test_predict_embeddings_for_a_new_tokenizer(base):
     b = predict_embeddings(hypernet, base.embeddings, base.tokenizer, target, batch_size=1000)
     assert a.input_VxD.shape == (target.vocab_size, 32) and a.output_VxD.shape == a.input_VxD.shape
     np.testing.assert_allclose(a.input_VxD, b.input_VxD, atol=1e-5)
+    # Grouping by decomposition length (padding cut away) computes what the full padded width computes.
+    dec = decompose(base.tokenizer, target)
+    assert dec.lengths_V.max() > 2 and (dec.lengths_V == 1).any()
+    pieces, mask = pad_pieces(dec.pieces_VxS, dec.mask_VxS, HYPERNET.max_pieces)
+    full_in, full_out = hypernet(source_table(base.embeddings.input_VxD, base.embeddings.output_VxD), pieces, mask)
+    plain = ~dec.special_V
+    np.testing.assert_allclose(a.input_VxD[plain], full_in[plain], atol=1e-5)
+    np.testing.assert_allclose(a.output_VxD[plain], full_out[plain], atol=1e-5)
+    c = predict_embeddings(hypernet, base.embeddings, base.tokenizer, target, copy_shared=True)
+    shared = (dec.lengths_V == 1) & dec.exact_V & plain
+    np.testing.assert_array_equal(c.input_VxD[shared], base.embeddings.input_VxD[dec.pieces_VxS[shared, 0]])
+    np.testing.assert_array_equal(c.output_VxD[~shared], a.output_VxD[~shared])
     np.testing.assert_array_equal(a.input_VxD[target.bos_id], base.embeddings.input_VxD[base.tokenizer.bos_id])
     assert np.isfinite(np.asarray(a.input_VxD)).all()
     wrong = dataclasses.replace(base.embeddings, input_VxD=base.embeddings.input_VxD[:-1])

@@ -147,7 +147,7 @@ def _transplant_hypernet(args) -> int:
     target = resolve_tokenizer(args.tokenizer)
     source = _load(args)
     hypernet, _ = restore_hypernet(args.hypernet, source)
-    tables = predict_embeddings(hypernet, source.embeddings, source.tokenizer, target)
+    tables = predict_embeddings(hypernet, source.embeddings, source.tokenizer, target, copy_shared=args.copy_shared)
     return _write_hf(args, source.with_embeddings(tables, target))
 
 
@@ -273,6 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tokenizer", required=True, help="tokenizer asset name, tokenizer.json, .gguf, .tiktoken or HF dir")
     p.add_argument("--method", required=True, help="zero, mean, fvt, focus, tokenadapt, omp or hypernet")
     p.add_argument("--hypernet", default=None, help="hypernet: a directory written by `zett hypernet train`")
+    p.add_argument("--copy-shared", action="store_true",
+                   help="hypernet: tokens the two vocabularies share keep the base rows (default: predict all)")
     p.add_argument("--donor", default=None, help="omp: a model that uses the target tokenizer")
     p.add_argument("--k", type=int, default=64, help="omp: anchors per new token")
     p.add_argument("--untie", action="store_true", help="give a tied model separate input/output tables")

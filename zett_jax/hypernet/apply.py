@@ -2,7 +2,8 @@
 
 ZeTT §3.1: ``E_b = H_phi(E_a[T_a(t)]) for t in V_b``. Each target token is decomposed into base pieces
 (`zett_jax.tokenizers.overlap.decompose`), truncated/padded to the hypernetwork's ``max_pieces``, and
-predicted in fixed-size batches by one jitted function (the last batch padded, so it compiles once).
+predicted in fixed-size batches by one jitted function, grouped by decomposition length so that padding
+is not computed (:func:`_predict_by_length`; one compile per length bucket).
 Special tokens take the base model's rows of the same role; target specials without a role counterpart
 keep their prediction from an empty decomposition (a learned constant) and are logged.
 
@@ -34,6 +35,46 @@ def _predict(graphdef, params, source_WxC, pieces_NxS, mask_NxS):
     return nnx.merge(graphdef, params)(source_WxC, pieces_NxS, mask_NxS)
 
 
+def length_buckets(S: int) -> list[int]:
+    """Piece counts that tokens are grouped by: 1, 2, 4, ... up to ``S``."""
+    out, n = [], 1
+    while n < S:
+        out.append(n)
+        n *= 2
+    return [*out, S]
+
+
+def _predict_by_length(hypernet: Hypernet, source_WxC, pieces_VxS: np.ndarray, mask_VxS: np.ndarray, batch_size: int):
+    """Predictions for every row, computed per bucket of decomposition length with the padding cut to the
+    bucket's width. Exactly what the full width computes: padded pieces are masked out of attention and
+    the readouts, and positional embeddings are indexed from the first piece; most tokens have one or two
+    pieces, so this saves most of the encoder's work. One compile per bucket width; the last batch of a
+    bucket is padded to the batch size.
+    """
+    V, S = pieces_VxS.shape
+    lengths_V = mask_VxS.sum(1)
+    graphdef, params = nnx.split(hypernet)
+    D = int(source_WxC.shape[1]) if hypernet.tied else int(source_WxC.shape[1]) // 2
+    input_VxD = np.zeros((V, D), np.float32)
+    output_VxD = None if hypernet.tied else np.zeros((V, D), np.float32)
+    lo_len = 0
+    for width in length_buckets(S):
+        ids = np.flatnonzero((lengths_V > lo_len) & (lengths_V <= width) if lo_len else lengths_V <= width)
+        lo_len = width
+        if not ids.size:
+            continue
+        N = min(batch_size, ids.size)
+        padded = np.pad(ids, (0, (-ids.size) % N), mode="edge")
+        for lo in range(0, padded.size, N):
+            rows = padded[lo : lo + N]
+            in_NxD, out_NxD = _predict(graphdef, params, source_WxC, pieces_VxS[rows, :width], mask_VxS[rows, :width])
+            take = rows[: max(0, min(N, ids.size - lo))]
+            input_VxD[take] = np.asarray(in_NxD)[: take.size]
+            if output_VxD is not None:
+                output_VxD[take] = np.asarray(out_NxD)[: take.size]
+    return jnp.asarray(input_VxD), None if output_VxD is None else jnp.asarray(output_VxD)
+
+
 def predict_embeddings(
     hypernet: Hypernet,
     base_embeddings: Embeddings,
@@ -41,8 +82,13 @@ def predict_embeddings(
     target: LoadedTokenizer,
     *,
     batch_size: int = 4096,
+    copy_shared: bool = False,
 ) -> Embeddings:
-    """The target tokenizer's tables (one row per target id) predicted by ``hypernet``."""
+    """The target tokenizer's tables (one row per target id) predicted by ``hypernet``.
+
+    ``copy_shared``: tokens that are one base token with the same bytes keep that token's base rows instead
+    of the prediction (the FVT/OMP convention; ZeTT itself predicts every row, the default here).
+    """
     rows = base_embeddings.input_VxD.shape[0]
     if hypernet.base_rows != rows or hypernet.tied != (base_embeddings.output_VxD is None):
         raise ZettError(
@@ -59,23 +105,14 @@ def predict_embeddings(
         log.info("%d target tokens decompose into more than %d base pieces and are truncated",
                  int((dec.lengths_V > S).sum()), S)
     pieces_VxS, mask_VxS = pad_pieces(dec.pieces_VxS, dec.mask_VxS, S)
-    V = pieces_VxS.shape[0]
-    N = min(batch_size, V)
-    pad = (-V) % N
-    pieces_VxS = np.pad(pieces_VxS, ((0, pad), (0, 0)))
-    mask_VxS = np.pad(mask_VxS, ((0, pad), (0, 0)))
-
-    graphdef, params = nnx.split(hypernet)
     source_WxC = source_table(base_embeddings.input_VxD, base_embeddings.output_VxD)
-
-    ins, outs = [], []
-    for lo in range(0, V + pad, N):
-        in_NxD, out_NxD = _predict(graphdef, params, source_WxC, pieces_VxS[lo : lo + N], mask_VxS[lo : lo + N])
-        ins.append(np.asarray(in_NxD))
-        outs.append(None if out_NxD is None else np.asarray(out_NxD))
-    input_VxD = jnp.asarray(np.concatenate(ins)[:V])
-    output_VxD = None if outs[0] is None else jnp.asarray(np.concatenate(outs)[:V])
-
+    input_VxD, output_VxD = _predict_by_length(hypernet, source_WxC, pieces_VxS, mask_VxS, batch_size)
+    if copy_shared:
+        shared_V = (dec.lengths_V == 1) & dec.exact_V & ~dec.special_V
+        ids_T, base_T = np.flatnonzero(shared_V), dec.pieces_VxS[shared_V, 0]
+        input_VxD = input_VxD.at[ids_T].set(base_embeddings.input_VxD[base_T].astype(input_VxD.dtype))
+        if output_VxD is not None:
+            output_VxD = output_VxD.at[ids_T].set(base_embeddings.output_VxD[base_T].astype(output_VxD.dtype))
     special_ids, base_ids = role_pairs(target, base_tokenizer)
     unmatched = sorted(set(np.flatnonzero(dec.special_V).tolist()) - set(special_ids.tolist()))
     if unmatched:
