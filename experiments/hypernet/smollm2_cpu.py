@@ -21,7 +21,7 @@ def get_config() -> ExperimentConfig:
             out_dir="runs/hypernet-smollm2",
             warmup_phase_steps=200,
             warmup_tokens=4096,
-            steps=1000,
+            steps=600,
             aux_weight=0.5,
             save_every=100,
             keep=2,
