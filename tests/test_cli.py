@@ -253,3 +253,8 @@ def test_transplant_hypernet_needs_a_hypernet_directory(capsys, tiny_dir, tmp_pa
     run_error(capsys, ["transplant", "--model", str(tiny_dir), "--tokenizer", str(tiny_dir), "--method",
                        "hypernet", "--hypernet", str(tmp_path), "--out", str(tmp_path / "o")],
               match="not a hypernetwork directory")
+
+
+def test_hypernet_export_refuses_a_non_run_directory(capsys, tmp_path):
+    run_error(capsys, ["hypernet", "export", "--hypernet", str(tmp_path), "--out", str(tmp_path / "o")],
+              match="not a hypernetwork directory")

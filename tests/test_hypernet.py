@@ -22,7 +22,7 @@ from zett_jax.hypernet.losses import TRAINABLE
 from zett_jax.hypernet.model import HypernetConfig, source_table, identity_pieces
 from zett_jax.hypernet.plot import read_metrics
 from zett_jax.hypernet.sampler import SamplerConfig, TokenizerSampler
-from zett_jax.hypernet.train import build_module, make_step, restore_hypernet, train_from_config
+from zett_jax.hypernet.train import build_module, export_compact, make_step, restore_hypernet, train_from_config
 from zett_jax.models.config import DecoderConfig
 from zett_jax.models.decoder import init_embeddings, init_model
 from zett_jax.tokenizers.overlap import decompose
@@ -223,3 +223,27 @@ def test_token_subsample_keeps_the_batch_and_reindexes_it(base):
         hypernet_batch(base.tokenizer, tok, texts_0, 16, 4, token_subsample=16)
     with pytest.raises(ZettError, match="token_subsample"):
         hconfig.DataConfig(token_subsample=3)
+
+
+def test_compact_export_round_trip(base, tmp_path):
+    cfg = _config(tmp_path / "run", warmup_phase_steps=2, steps=0, save_every=2)
+    train_from_config(cfg, base=base, documents=CORPUS, mesh=None, progress=False)
+    trained, _ = restore_hypernet(tmp_path / "run", base)
+    out = export_compact(tmp_path / "run", base, tmp_path / "compact", dtype="float32")
+    assert sorted(f.name for f in out.iterdir()) == ["hypernet.json", "hypernet.safetensors"]
+    again, meta = restore_hypernet(out, base)
+    target = byte_level_bpe(TARGET_TEXT, 300)
+    a = predict_embeddings(trained, base.embeddings, base.tokenizer, target)
+    b = predict_embeddings(again, base.embeddings, base.tokenizer, target)
+    np.testing.assert_array_equal(a.input_VxD, b.input_VxD)
+    half = export_compact(tmp_path / "run", base, tmp_path / "bf16")
+    assert (half / "hypernet.safetensors").stat().st_size < 0.6 * (out / "hypernet.safetensors").stat().st_size
+    c = predict_embeddings(restore_hypernet(half, base)[0], base.embeddings, base.tokenizer, target)
+    assert float(jnp.abs(c.input_VxD - a.input_VxD).max()) < 0.05 * float(jnp.abs(a.input_VxD).max())
+    # A compact file from another architecture is refused with the tensor named.
+    import safetensors.numpy
+    tensors = safetensors.numpy.load_file(str(out / "hypernet.safetensors"))
+    tensors["positions_SxH"] = tensors["positions_SxH"][:2]
+    safetensors.numpy.save_file(tensors, str(out / "hypernet.safetensors"))
+    with pytest.raises(ZettError, match="positions_SxH"):
+        restore_hypernet(out, base)

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 
 from zett_jax.errors import ZettError
 
@@ -142,11 +143,15 @@ def _transplant_hypernet(args) -> int:
     from zett_jax.hypernet.train import restore_hypernet
     from zett_jax.tokenizers.load import resolve_tokenizer
 
-    if not args.hypernet:
-        raise ZettError("--method hypernet needs --hypernet DIR, a directory written by `zett hypernet train`")
+    from zett_jax.hypernet.apply import pretrained_hypernet
+
+    hypernet_dir = args.hypernet or pretrained_hypernet(args.model)
+    if not hypernet_dir:
+        raise ZettError(f"--method hypernet needs --hypernet DIR (a directory written by `zett hypernet train` or "
+                        f"`zett hypernet export`); none ships for --model {args.model}")
     target = resolve_tokenizer(args.tokenizer)
     source = _load(args)
-    hypernet, _ = restore_hypernet(args.hypernet, source)
+    hypernet, _ = restore_hypernet(hypernet_dir, source)
     tables = predict_embeddings(hypernet, source.embeddings, source.tokenizer, target, copy_shared=args.copy_shared)
     return _write_hf(args, source.with_embeddings(tables, target))
 
@@ -188,6 +193,20 @@ def cmd_hypernet_train(args) -> int:
     metrics = train_from_config(config)
     if metrics:
         print(json.dumps(metrics[-1]))
+    return 0
+
+
+def cmd_hypernet_export(args) -> int:
+    from zett_jax.convert.load import load_model
+    from zett_jax.hypernet.train import METADATA, export_compact
+
+    meta_path = Path(args.hypernet) / METADATA
+    if not meta_path.is_file():
+        raise ZettError(f"{args.hypernet}: not a hypernetwork directory (no {METADATA})")
+    base = load_model(json.loads(meta_path.read_text())["base_model"])
+    out = export_compact(args.hypernet, base, args.out, args.dtype)
+    size = sum(f.stat().st_size for f in out.iterdir())
+    print(f"{out} ({size / 2**20:.1f} MiB)")
     return 0
 
 
@@ -257,6 +276,11 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--config", required=True, help="experiments/hypernet/*.py (get_config()) or a .json file")
     h.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.steps=10 data.batch_size=4")
     h.set_defaults(func=cmd_hypernet_train)
+    h = hsub.add_parser("export", help="a run's hypernetwork as bf16 safetensors + metadata (no optimizer state)")
+    h.add_argument("--hypernet", required=True, help="a directory written by `zett hypernet train`")
+    h.add_argument("--dtype", default="bfloat16", help="bfloat16 or float32")
+    h.add_argument("--out", required=True)
+    h.set_defaults(func=cmd_hypernet_export)
 
     p = sub.add_parser("demo", help="the main job: a real model moved to a new tokenizer, bits per byte before/after")
     p.add_argument("--model", default=None, help="source model (default smollm2-135m)")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -28,6 +29,16 @@ from zett_jax.tokenizers.core import LoadedTokenizer
 from zett_jax.tokenizers.overlap import decompose
 
 log = logging.getLogger(__name__)
+
+
+PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained"
+
+
+def pretrained_hypernet(model: str) -> Path | None:
+    """The hypernetwork shipped with the package for the model asset ``model`` (``zett_jax/pretrained/
+    hypernet-<model>``, written by ``zett hypernet export``), or None."""
+    path = PRETRAINED / f"hypernet-{model}"
+    return path if (path / "hypernet.json").is_file() else None
 
 
 @functools.partial(jax.jit, static_argnums=0)

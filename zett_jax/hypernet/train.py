@@ -275,15 +275,49 @@ def _checked(row: dict, manager: CheckpointManager, out_dir: Path) -> dict:
     return row
 
 
+COMPACT = "hypernet.safetensors"
+
+
+def export_compact(run_dir: str | Path, base, out: str | Path, dtype: str = "bfloat16") -> Path:
+    """A run's latest hypernetwork as ``hypernet.json`` + ``hypernet.safetensors`` (parameters only, no
+    optimizer state; bf16 by default): small enough to ship. Written atomically; returns ``out``."""
+    import ml_dtypes
+    import safetensors.numpy
+
+    from zett_jax.fileio import atomic_directory
+
+    hypernet, meta = restore_hypernet(run_dir, base)
+    cast = {"bfloat16": ml_dtypes.bfloat16, "float32": np.float32}
+    if dtype not in cast:
+        raise ZettError(f"--dtype {dtype!r}: expected one of {', '.join(cast)}")
+    flat = jax.tree_util.tree_flatten_with_path(nnx.to_pure_dict(nnx.state(hypernet, nnx.Param)))[0]
+    tensors = {_key(path): np.asarray(leaf).astype(cast[dtype]) for path, leaf in flat}
+    with atomic_directory(out, overwrite=True) as tmp:
+        (tmp / METADATA).write_text(json.dumps({**meta, "dtype": dtype}, indent=2))
+        safetensors.numpy.save_file(tensors, str(tmp / COMPACT))
+    return Path(out)
+
+
+def _key(path) -> str:
+    return "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
+
+
 def restore_hypernet(out_dir: str | Path, base) -> tuple[Hypernet, dict]:
-    """The trained hypernetwork of ``out_dir`` for the ``LoadedModel`` ``base`` (checked to match)."""
+    """The trained hypernetwork of ``out_dir`` for the ``LoadedModel`` ``base`` (checked to match).
+
+    ``out_dir`` is a training run (Orbax checkpoints; the latest is taken) or an :func:`export_compact`
+    directory (``hypernet.safetensors``, cast back to float32).
+    """
     from zett_jax.hypernet.config import from_dict
 
     out_dir = Path(out_dir)
     meta_path = out_dir / METADATA
     if not meta_path.exists():
         raise ZettError(f"{out_dir}: not a hypernetwork directory (no {METADATA})")
-    meta = json.loads(meta_path.read_text())
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as e:
+        raise ZettError(f"{meta_path}: not valid JSON ({e})") from None
     emb = base.embeddings
     want = {"base_rows": int(emb.input_VxD.shape[0]), "model_dim": int(emb.input_VxD.shape[1]),
             "tied": emb.output_VxD is None}
@@ -296,6 +330,8 @@ def restore_hypernet(out_dir: str | Path, base) -> tuple[Hypernet, dict]:
     cfg = meta["config"]
     cfg["optimizer"].pop("total_steps", None)
     config = from_dict(cfg)
+    if (out_dir / COMPACT).exists():
+        return _restore_compact(out_dir / COMPACT, build_module(config, base).hypernet), meta
     opt = config.optimizer_config()
     graphdef, state, frozen = shared.init_train_state(build_module(config, base), opt, TRAINABLE)
     with CheckpointManager(out_dir / "checkpoints") as manager:
@@ -305,3 +341,21 @@ def restore_hypernet(out_dir: str | Path, base) -> tuple[Hypernet, dict]:
         state, _ = manager.restore(abstract)
     module = nnx.merge(graphdef, state.params, frozen)
     return module.hypernet, meta
+
+
+def _restore_compact(path: Path, hypernet: Hypernet) -> Hypernet:
+    import safetensors.numpy
+
+    tensors = safetensors.numpy.load_file(str(path))
+    state = nnx.state(hypernet, nnx.Param)
+    flat, treedef = jax.tree_util.tree_flatten_with_path(nnx.to_pure_dict(state))
+    leaves = []
+    for key_path, leaf in flat:
+        key = _key(key_path)
+        if key not in tensors or tensors[key].shape != leaf.shape:
+            got = tensors[key].shape if key in tensors else "missing"
+            raise ZettError(f"{path}: tensor {key!r} is {got}, expected {tuple(leaf.shape)} for this config")
+        leaves.append(jnp.asarray(tensors[key].astype(np.float32)))
+    nnx.replace_by_pure_dict(state, jax.tree_util.tree_unflatten(treedef, leaves))
+    nnx.update(hypernet, state)
+    return hypernet
