@@ -18,7 +18,7 @@ from zett_jax.errors import ZettError
 from zett_jax.hypernet import config as hconfig
 from zett_jax.hypernet.apply import predict_embeddings
 from zett_jax.hypernet.data import TextBatches, hypernet_batch, pad_pieces, sampled_batches, subsample_vocabulary
-from zett_jax.hypernet.losses import TRAINABLE
+from zett_jax.hypernet.losses import TRAINABLE, lm_and_aux_loss
 from zett_jax.hypernet.model import HypernetConfig, source_table, identity_pieces
 from zett_jax.hypernet.plot import read_metrics
 from zett_jax.hypernet.sampler import SamplerConfig, TokenizerSampler
@@ -247,3 +247,26 @@ def test_compact_export_round_trip(base, tmp_path):
     safetensors.numpy.save_file(tensors, str(out / "hypernet.safetensors"))
     with pytest.raises(ZettError, match="positions_SxH"):
         restore_hypernet(out, base)
+
+
+def test_short_bucket_step_equals_full_width(base):
+    """Encoding the short-token rows at their own width gives the full-width loss, gradients included."""
+    texts_0 = TextBatches(CORPUS, 2, 16, 0)(0)
+    tok = TokenizerSampler(base.tokenizer, SAMPLER).sample(texts_0, np.random.default_rng(0))
+    short = (48, 2)
+    batch = hypernet_batch(base.tokenizer, tok, texts_0, 16, 4, token_subsample=96, rng=np.random.default_rng(3),
+                           short=short)
+    lengths = batch.mask_VxS.sum(1)
+    assert (lengths[:48] <= 2).all() and (lengths[48:] > 2).any()
+    module = build_module(_config("/tmp/unused"), base)
+
+    def loss_and_grads(s):
+        f = lambda m: lm_and_aux_loss(m, batch, 0.5, s)[0]  # noqa: E731
+        return nnx.value_and_grad(f, argnums=nnx.DiffState(0, TRAINABLE))(module)
+
+    (l0, g0), (l1, g1) = loss_and_grads((0, 0)), loss_and_grads(short)
+    np.testing.assert_allclose(float(l1), float(l0), rtol=1e-5)
+    worst = max(jax.tree.leaves(jax.tree.map(lambda a, b: float(jnp.max(jnp.abs(a - b))), nnx.state(g0), nnx.state(g1))))
+    assert worst < 1e-4, worst
+    with pytest.raises(ZettError, match="short_rows"):
+        hconfig.DataConfig(token_subsample=None, short_rows=8)

@@ -43,7 +43,7 @@ def time_split(config: ExperimentConfig, base, documents: list[str], repeats: in
     tc, dc = config.train, config.data
     texts = TextBatches(documents, dc.batch_size, dc.block_size, tc.seed)
     it = sampled_batches(base.tokenizer, texts, config.sampler, dc.block_size, config.hypernet.max_pieces, tc.seed, 0,
-                         dc.token_subsample)
+                         dc.token_subsample, dc.short)
     host = []
     for _ in range(repeats + 1):
         _, _, batch, seconds = next(it)
@@ -51,11 +51,12 @@ def time_split(config: ExperimentConfig, base, documents: list[str], repeats: in
 
     opt = config.optimizer_config()
     module = build_module(config, base)
-    forward = nnx.jit(lambda m, b: predict_tables(m, b.pieces_VxS, b.mask_VxS, b.special_ids_R, b.special_base_ids_R))
+    forward = nnx.jit(lambda m, b: predict_tables(m, b.pieces_VxS, b.mask_VxS, b.special_ids_R, b.special_base_ids_R,
+                                                  dc.short))
     forward_s = _median_time(lambda: forward(module, batch), repeats)
 
     graphdef, state, frozen = shared.init_train_state(module, opt, TRAINABLE)
-    step = make_step(graphdef, "lm", tc.aux_weight, opt)
+    step = make_step(graphdef, "lm", tc.aux_weight, opt, short=dc.short)
     holder = {"state": state}
 
     def hn_step():

@@ -31,6 +31,14 @@ class DataConfig:
     # Vocabulary rows embedded per step: the batch's tokens plus uniform negatives (reference
     # ``n_token_subsample``, 8192 of 32768); None embeds the whole sampled vocabulary.
     token_subsample: int | None = None
+    # Of those rows, the first ``short_rows`` hold tokens of at most ``short_pieces`` base pieces and are
+    # encoded at that width (most sampled tokens have one or two pieces); 0 encodes every row at full width.
+    short_rows: int = 0
+    short_pieces: int = 2
+
+    @property
+    def short(self) -> tuple[int, int]:
+        return (self.short_rows, self.short_pieces) if self.short_rows else (0, 0)
 
     def __post_init__(self):
         if not self.corpora:
@@ -39,6 +47,10 @@ class DataConfig:
             raise ZettError("data.batch_size must be >= 1 and data.block_size >= 2")
         if self.token_subsample is not None and self.token_subsample < 16:
             raise ZettError(f"data.token_subsample must be None or >= 16, got {self.token_subsample}")
+        if self.short_rows and (self.token_subsample is None or not 0 < self.short_rows < self.token_subsample):
+            raise ZettError(f"data.short_rows={self.short_rows} needs data.token_subsample set and larger than it")
+        if self.short_rows < 0 or self.short_pieces < 1:
+            raise ZettError("data.short_rows must be >= 0 and data.short_pieces >= 1")
 
 
 @dataclasses.dataclass(frozen=True)

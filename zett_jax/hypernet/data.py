@@ -58,14 +58,18 @@ def tokenize_lm(tok: LoadedTokenizer, texts: Sequence[str], T: int) -> tuple[np.
 
 def subsample_vocabulary(
     inputs_BxT: np.ndarray, targets_BxT: np.ndarray, valid_BxT: np.ndarray, keep_R: np.ndarray, V: int, N: int,
-    rng: np.random.Generator,
+    rng: np.random.Generator, lengths_V: np.ndarray | None = None, short: tuple[int, int] = (0, 0),
 ) -> np.ndarray:
     """``ids_N``: the ``N`` vocabulary ids a step embeds: every id the batch uses (inputs, valid targets) and
-    ``keep_R``, then ids drawn uniformly from the rest (ascending order).
+    ``keep_R``, then ids drawn uniformly from the rest.
 
     ZeTT reference ``n_token_subsample`` with ``subsample_mode="random"``: the hypernetwork predicts, and the
     softmax runs over, only these rows, so a step's cost no longer grows with the sampled vocabulary size.
     Uniform negatives because the sampled vocabulary already follows the unigram distribution.
+
+    ``short = (rows, width)`` with ``lengths_V`` (pieces per token): the first ``rows`` ids are tokens of at
+    most ``width`` pieces (the batch's own first, then negatives of that length), the rest any tokens; each
+    part in ascending order. Otherwise all ids ascend.
     """
     used_U = np.union1d(np.union1d(inputs_BxT.ravel(), targets_BxT[valid_BxT]), keep_R).astype(np.int64)
     if used_U.size > N:
@@ -74,12 +78,29 @@ def subsample_vocabulary(
             f"raise it or lower data.batch_size x data.block_size"
         )
     rest = np.setdiff1d(np.arange(V), used_U, assume_unique=True)
-    return np.sort(np.concatenate([used_U, rng.choice(rest, N - used_U.size, replace=False)])).astype(np.int32)
+    rows, width = short
+    if not rows:
+        return np.sort(np.concatenate([used_U, rng.choice(rest, N - used_U.size, replace=False)])).astype(np.int32)
+    used_short = used_U[lengths_V[used_U] <= width]
+    in_short = used_short[:rows]
+    in_long = np.setdiff1d(used_U, in_short, assume_unique=True)
+    if in_long.size > N - rows:
+        raise ZettError(f"one batch uses {in_long.size} tokens for the {N - rows} long rows "
+                        f"(data.token_subsample - data.short_rows); lower data.short_rows")
+    rest_short = rest[lengths_V[rest] <= width]
+    if rest_short.size < rows - in_short.size:
+        raise ZettError(f"the sampled vocabulary has too few tokens of <= {width} pieces for "
+                        f"data.short_rows={rows}; lower it")
+    fill_short = rng.choice(rest_short, rows - in_short.size, replace=False)
+    rest_long = np.setdiff1d(rest, fill_short, assume_unique=True)
+    fill_long = rng.choice(rest_long, N - rows - in_long.size, replace=False)
+    return np.concatenate([np.sort(np.concatenate([in_short, fill_short])),
+                           np.sort(np.concatenate([in_long, fill_long]))]).astype(np.int32)
 
 
 def hypernet_batch(
     base: LoadedTokenizer, tok: LoadedTokenizer, texts: Sequence[str], T: int, S: int,
-    token_subsample: int | None = None, rng: np.random.Generator | None = None,
+    token_subsample: int | None = None, rng: np.random.Generator | None = None, short: tuple[int, int] = (0, 0),
 ) -> HypernetBatch:
     """The training batch of one sampled tokenizer (numpy arrays); with ``token_subsample`` the vocabulary
     is cut to that many ids (:func:`subsample_vocabulary`, ``rng`` draws them) and the text re-indexed."""
@@ -90,7 +111,8 @@ def hypernet_batch(
     inputs_BxT, targets_BxT, valid_BxT = tokenize_lm(tok, texts, T)
     if token_subsample is not None and token_subsample < pieces_VxS.shape[0]:
         ids_N = subsample_vocabulary(inputs_BxT, targets_BxT, valid_BxT, special_ids_R, pieces_VxS.shape[0],
-                                     token_subsample, rng if rng is not None else np.random.default_rng(0))
+                                     token_subsample, rng if rng is not None else np.random.default_rng(0),
+                                     mask_VxS.sum(1), short)
         position_V = np.zeros(pieces_VxS.shape[0], np.int32)
         position_V[ids_N] = np.arange(ids_N.size, dtype=np.int32)
         pieces_VxS, mask_VxS, shared_V = pieces_VxS[ids_N], mask_VxS[ids_N], shared_V[ids_N]
@@ -148,7 +170,7 @@ class TextBatches:
 
 def sampled_batches(
     base: LoadedTokenizer, texts_of: Callable[[int], list[str]], cfg: SamplerConfig, T: int, S: int, seed: int, start: int,
-    token_subsample: int | None = None,
+    token_subsample: int | None = None, short: tuple[int, int] = (0, 0),
 ) -> Iterator[tuple[int, LoadedTokenizer, HypernetBatch, float]]:
     """``(i, tokenizer, batch, host seconds)`` for i = start, start + 1, ...; the cache is rebuilt first.
     ``token_subsample``: see :func:`hypernet_batch` (the tokenizer yielded is the whole sampled one)."""
@@ -160,7 +182,7 @@ def sampled_batches(
         t0 = time.perf_counter()
         texts = texts_of(i)
         tok = sampler.sample(texts, np.random.default_rng([seed, 2, i]))
-        batch = hypernet_batch(base, tok, texts, T, S, token_subsample, np.random.default_rng([seed, 4, i]))
+        batch = hypernet_batch(base, tok, texts, T, S, token_subsample, np.random.default_rng([seed, 4, i]), short)
         yield i, tok, batch, time.perf_counter() - t0
         i += 1
 

@@ -71,10 +71,26 @@ class HypernetWithBase(nnx.Module):
 TRAINABLE = nnx.All(nnx.Param, nnx.PathContains("hypernet"))
 
 
-def predict_tables(module: HypernetWithBase, pieces_VxS, mask_VxS, special_ids_R, special_base_ids_R) -> Embeddings:
-    """The hypernetwork's tables for one vocabulary, special tokens copied from the base by role."""
+def predict_tables(
+    module: HypernetWithBase, pieces_VxS, mask_VxS, special_ids_R, special_base_ids_R, short: tuple[int, int] = (0, 0)
+) -> Embeddings:
+    """The hypernetwork's tables for one vocabulary, special tokens copied from the base by role.
+
+    ``short = (rows, width)``: the first ``rows`` tokens have at most ``width`` pieces (the batch was built
+    so, `zett_jax.hypernet.data.subsample_vocabulary`) and are encoded at that width, the rest at full
+    width. The result is the same as one full-width pass (padding is masked out of attention and readout),
+    at a fraction of the encoder's cost.
+    """
     base = module.base.embeddings
-    in_VxD, out_VxD = module.hypernet(source_table(base.input_VxD, base.output_VxD), pieces_VxS, mask_VxS)
+    source_WxC = source_table(base.input_VxD, base.output_VxD)
+    rows, width = short
+    if rows:
+        a_in, a_out = module.hypernet(source_WxC, pieces_VxS[:rows, :width], mask_VxS[:rows, :width])
+        b_in, b_out = module.hypernet(source_WxC, pieces_VxS[rows:], mask_VxS[rows:])
+        in_VxD = jnp.concatenate([a_in, b_in])
+        out_VxD = None if a_out is None else jnp.concatenate([a_out, b_out])
+    else:
+        in_VxD, out_VxD = module.hypernet(source_WxC, pieces_VxS, mask_VxS)
     in_VxD = in_VxD.at[special_ids_R].set(base.input_VxD[special_base_ids_R].astype(in_VxD.dtype))
     if out_VxD is not None:
         out_VxD = out_VxD.at[special_ids_R].set(base.output_VxD[special_base_ids_R].astype(out_VxD.dtype))
@@ -98,9 +114,13 @@ def aux_loss(predicted: Embeddings, base: Embeddings, base_id_V: jax.Array, shar
     return loss
 
 
-def lm_and_aux_loss(module: HypernetWithBase, batch: HypernetBatch, aux_weight: float) -> tuple[jax.Array, LossParts]:
-    """``L = L_LM + aux_weight * L_aux`` (ZeTT §3.3; the paper's weight is 0.5)."""
-    predicted = predict_tables(module, batch.pieces_VxS, batch.mask_VxS, batch.special_ids_R, batch.special_base_ids_R)
+def lm_and_aux_loss(
+    module: HypernetWithBase, batch: HypernetBatch, aux_weight: float, short: tuple[int, int] = (0, 0)
+) -> tuple[jax.Array, LossParts]:
+    """``L = L_LM + aux_weight * L_aux`` (ZeTT §3.3; the paper's weight is 0.5). ``short``: see
+    :func:`predict_tables`."""
+    predicted = predict_tables(module, batch.pieces_VxS, batch.mask_VxS, batch.special_ids_R,
+                               batch.special_base_ids_R, short)
     logp_BxT = token_logprobs(module.base.decoder, predicted, batch.inputs_BxT, batch.targets_BxT, batch.valid_BxT)
     valid_BxT = batch.valid_BxT.astype(jnp.float32)
     lm = -(logp_BxT * valid_BxT).sum() / jnp.maximum(valid_BxT.sum(), 1.0)

@@ -98,16 +98,19 @@ def batch_shardings(batch: Any, mesh) -> Any:
     )
 
 
-LOSSES = {"warmup": lambda aux_weight: warmup_loss,
-          "lm": lambda aux_weight: functools.partial(lm_and_aux_loss, aux_weight=aux_weight)}
+LOSSES = {"warmup": lambda aux_weight, short: warmup_loss,
+          "lm": lambda aux_weight, short: functools.partial(lm_and_aux_loss, aux_weight=aux_weight, short=short)}
 
 
-def make_step(graphdef, phase: str, aux_weight: float, opt, *, mesh=None, state=None, frozen=None, batch=None):
+def make_step(graphdef, phase: str, aux_weight: float, opt, *, mesh=None, state=None, frozen=None, batch=None,
+              short: tuple[int, int] = (0, 0)):
     """:func:`zett_jax.train.train_step` for one phase's loss (:data:`LOSSES`), jitted once, state donated;
-    sharded given a mesh (``state``, ``frozen`` and ``batch`` then give the shardings)."""
+    sharded given a mesh (``state``, ``frozen`` and ``batch`` then give the shardings). ``short``: the
+    batches' short-token bucket (rows, pieces), see `zett_jax.hypernet.losses.predict_tables`."""
     if mesh is None:
-        return _unsharded_step(graphdef, phase, aux_weight, opt)
-    step = functools.partial(shared.train_step, graphdef=graphdef, loss_fn=LOSSES[phase](aux_weight), opt=opt)
+        return _unsharded_step(graphdef, phase, aux_weight, opt, tuple(short))
+    step = functools.partial(shared.train_step, graphdef=graphdef, loss_fn=LOSSES[phase](aux_weight, tuple(short)),
+                             opt=opt)
     state_sh = sharding.param_shardings(state, mesh)
     return jax.jit(
         step,
@@ -118,9 +121,9 @@ def make_step(graphdef, phase: str, aux_weight: float, opt, *, mesh=None, state=
 
 
 @functools.lru_cache(maxsize=16)
-def _unsharded_step(graphdef, phase: str, aux_weight: float, opt):
+def _unsharded_step(graphdef, phase: str, aux_weight: float, opt, short: tuple[int, int]):
     # Cached so that runs in one process (a resumed run, the tests) share the compiled step.
-    step = functools.partial(shared.train_step, graphdef=graphdef, loss_fn=LOSSES[phase](aux_weight), opt=opt)
+    step = functools.partial(shared.train_step, graphdef=graphdef, loss_fn=LOSSES[phase](aux_weight, short), opt=opt)
     return jax.jit(step, donate_argnums=0)
 
 
@@ -221,10 +224,12 @@ def train_from_config(
                     if prefetch is None:
                         prefetch = Prefetcher(sampled_batches(
                             base.tokenizer, texts_of, config.sampler, config.data.block_size, S, tc.seed,
-                            s - tc.warmup_phase_steps, config.data.token_subsample), depth=tc.prefetch)
+                            s - tc.warmup_phase_steps, config.data.token_subsample, config.data.short),
+                            depth=tc.prefetch)
                     _, _, batch, host_s = next(prefetch)
                 if phase not in steps:
-                    steps[phase] = make_step(graphdef, phase, tc.aux_weight, opt, mesh=mesh, state=state, frozen=frozen, batch=batch)
+                    steps[phase] = make_step(graphdef, phase, tc.aux_weight, opt, mesh=mesh, state=state, frozen=frozen,
+                                             batch=batch, short=config.data.short)
                 state, metrics = steps[phase](state, frozen, batch)
                 if pending is not None:
                     rows_out.append(_checked(_record(*pending, log_file), manager, out_dir))
