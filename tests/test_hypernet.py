@@ -17,6 +17,7 @@ from zett_jax.convert.load import LoadedModel
 from zett_jax.errors import ZettError
 from zett_jax.hypernet import config as hconfig
 from zett_jax.hypernet.apply import predict_embeddings
+from zett_jax.hypernet.bench import time_split
 from zett_jax.hypernet.data import TextBatches, hypernet_batch, pad_pieces, sampled_batches, subsample_vocabulary
 from zett_jax.hypernet.losses import TRAINABLE, lm_and_aux_loss
 from zett_jax.hypernet.model import HypernetConfig, source_table, identity_pieces
@@ -270,3 +271,13 @@ def test_short_bucket_step_equals_full_width(base):
     assert worst < 1e-4, worst
     with pytest.raises(ZettError, match="short_rows"):
         hconfig.DataConfig(token_subsample=None, short_rows=8)
+
+
+def test_time_split_reports_every_part(base, tmp_path):
+    cfg = dataclasses.replace(_config(tmp_path), data=hconfig.DataConfig(
+        corpora=("tiny",), batch_size=2, block_size=16, token_subsample=96, short_rows=48))
+    split = time_split(cfg, base, CORPUS, repeats=1)
+    assert set(split) >= {"host_s", "hypernet_forward_s", "hypernet_step_s", "base_part_s", "base_step_s",
+                          "overhead", "overhead_same_vocab"}
+    assert all(np.isfinite(v) for v in split.values())
+    assert min(split[k] for k in ("host_s", "hypernet_step_s", "base_part_s", "base_step_s")) > 0
