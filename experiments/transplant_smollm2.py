@@ -33,9 +33,10 @@ from zett_jax import assets
 from zett_jax.convert.load import load_model
 from zett_jax.data.text import read_documents, resolve_data_path, take_prefix
 from zett_jax.eval.bpb import bits_per_byte
-from zett_jax.hypernet.apply import predict_embeddings
+from zett_jax.hypernet.apply import copy_shared_rows, predict_embeddings
 from zett_jax.hypernet.train import restore_hypernet
 from zett_jax.tokenizers.load import load_tokenizer
+from zett_jax.tokenizers.overlap import decompose
 from zett_jax.transplant.api import DONOR_METHODS, METHODS, transplant
 from zett_jax.transplant.plan import plan_tokens
 
@@ -229,6 +230,7 @@ def main(argv=None) -> None:
         return models[name]
 
     hypernets: dict[str, object] = {}
+    predicted: dict[str, object] = {}
 
     def hypernet_for(src):
         if src not in hypernets:
@@ -270,9 +272,13 @@ def main(argv=None) -> None:
             k = k_for.get(pair, args.k)
             start = time.perf_counter()
             if method in HYPERNET_METHODS:
-                moved = model(src).with_embeddings(predict_embeddings(
-                    hypernet_for(src), model(src).embeddings, model(src).tokenizer, target,
-                    copy_shared=HYPERNET_METHODS[method]), target)
+                if pair not in predicted:  # one prediction per pair; "+copy" only swaps the shared rows
+                    predicted[pair] = predict_embeddings(hypernet_for(src), model(src).embeddings,
+                                                         model(src).tokenizer, target)
+                tables = predicted[pair]
+                if HYPERNET_METHODS[method]:
+                    tables = copy_shared_rows(tables, model(src).embeddings, decompose(model(src).tokenizer, target))
+                moved = model(src).with_embeddings(tables, target)
             else:
                 moved = transplant(model(src), target, method, donor=donor, k=k, plan=plan)
             jax.block_until_ready(moved.embeddings)

@@ -86,6 +86,18 @@ def _predict_by_length(hypernet: Hypernet, source_WxC, pieces_VxS: np.ndarray, m
     return jnp.asarray(input_VxD), None if output_VxD is None else jnp.asarray(output_VxD)
 
 
+def copy_shared_rows(tables: Embeddings, base_embeddings: Embeddings, dec) -> Embeddings:
+    """``tables`` with the rows of tokens that are one base token with the same bytes (``dec``: the target
+    vocabulary's `decompose`) replaced by that token's base rows."""
+    shared_V = (dec.lengths_V == 1) & dec.exact_V & ~dec.special_V
+    ids_T, base_T = np.flatnonzero(shared_V), dec.pieces_VxS[shared_V, 0]
+    input_VxD = tables.input_VxD.at[ids_T].set(base_embeddings.input_VxD[base_T].astype(tables.input_VxD.dtype))
+    output_VxD = tables.output_VxD
+    if output_VxD is not None:
+        output_VxD = output_VxD.at[ids_T].set(base_embeddings.output_VxD[base_T].astype(output_VxD.dtype))
+    return Embeddings(input_VxD, output_VxD)
+
+
 def predict_embeddings(
     hypernet: Hypernet,
     base_embeddings: Embeddings,
@@ -119,11 +131,8 @@ def predict_embeddings(
     source_WxC = source_table(base_embeddings.input_VxD, base_embeddings.output_VxD)
     input_VxD, output_VxD = _predict_by_length(hypernet, source_WxC, pieces_VxS, mask_VxS, batch_size)
     if copy_shared:
-        shared_V = (dec.lengths_V == 1) & dec.exact_V & ~dec.special_V
-        ids_T, base_T = np.flatnonzero(shared_V), dec.pieces_VxS[shared_V, 0]
-        input_VxD = input_VxD.at[ids_T].set(base_embeddings.input_VxD[base_T].astype(input_VxD.dtype))
-        if output_VxD is not None:
-            output_VxD = output_VxD.at[ids_T].set(base_embeddings.output_VxD[base_T].astype(output_VxD.dtype))
+        copied = copy_shared_rows(Embeddings(input_VxD, output_VxD), base_embeddings, dec)
+        input_VxD, output_VxD = copied.input_VxD, copied.output_VxD
     special_ids, base_ids = role_pairs(target, base_tokenizer)
     unmatched = sorted(set(np.flatnonzero(dec.special_V).tolist()) - set(special_ids.tolist()))
     if unmatched:
