@@ -281,3 +281,11 @@ def test_time_split_reports_every_part(base, tmp_path):
                           "overhead", "overhead_same_vocab"}
     assert all(np.isfinite(v) for v in split.values())
     assert min(split[k] for k in ("host_s", "hypernet_step_s", "base_part_s", "base_step_s")) > 0
+
+
+def test_too_small_corpus_fails_before_the_warmup_phase(base, tmp_path):
+    cfg = dataclasses.replace(_config(tmp_path, warmup_phase_steps=50, steps=5),
+                              sampler=dataclasses.replace(SAMPLER, vocab_size=5000))
+    with pytest.raises(ZettError, match="too few"):
+        train_from_config(cfg, base=base, documents=CORPUS, mesh=None, progress=False)
+    assert not (tmp_path / "checkpoints").exists() or not any((tmp_path / "checkpoints").iterdir())

@@ -186,6 +186,10 @@ def train_from_config(
         if {k: old.get(k) for k in ("base_rows", "model_dim", "tied")} != {k: meta[k] for k in ("base_rows", "model_dim", "tied")}:
             raise ZettError(f"{out_dir}: holds a hypernetwork for another base model ({old.get('base_model')})")
     meta_path.write_text(json.dumps(meta, indent=2))
+    if tc.steps:  # the LM phase's data problems (a corpus too small for the vocabulary, a too small
+        # token_subsample) surface now, not after the warm-up phase: build its first batch once
+        next(sampled_batches(base.tokenizer, texts_of, config.sampler, config.data.block_size,
+                             config.hypernet.max_pieces, tc.seed, 0, config.data.token_subsample, config.data.short))
 
     opt = config.optimizer_config()
     graphdef, state, frozen = shared.init_train_state(build_module(config, base), opt, TRAINABLE)
