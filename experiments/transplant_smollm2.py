@@ -200,7 +200,7 @@ def main(argv=None) -> None:
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    results = load_results(out.with_suffix(".json"), settings)
+    results = load_results(out.with_suffix(".json"), dict(settings))  # a copy: the results' settings grow
     results["settings"].update(
         command="python experiments/transplant_smollm2.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         machine=f"{platform.machine()}, {os.cpu_count()} CPUs, {jax.devices()[0].platform}",

@@ -90,6 +90,7 @@ def plot_run(run_dir: str | Path) -> Path:
     os.close(fd)
     try:
         fig.savefig(tmp, dpi=110)
+        os.chmod(tmp, 0o644)  # mkstemp's file is private; the figure is not
         os.replace(tmp, out)
     finally:
         plt.close(fig)
