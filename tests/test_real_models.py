@@ -73,3 +73,28 @@ def test_gemma3_logits_match_transformers_gguf_loader():
     diff = np.max(np.abs(logits - ref))
     assert diff < 1e-3, diff
     assert np.array_equal(logits.argmax(-1), ref.argmax(-1))
+
+
+def test_shipped_hypernet_predicts_the_base_rows_of_shared_tokens(smollm2):
+    """The committed hypernetwork is a trained one: for gpt-2 tokens that are one SmolLM2 token, its
+    prediction is nearer to that token's own row than to any other row, for almost all tokens (an untrained
+    one would be near none)."""
+    from zett_jax.hypernet.apply import predict_embeddings, pretrained_hypernet
+    from zett_jax.hypernet.train import restore_hypernet
+    from zett_jax.tokenizers.load import resolve_tokenizer
+    from zett_jax.tokenizers.overlap import decompose
+
+    path = pretrained_hypernet("smollm2-135m")
+    assert path is not None
+    hypernet, meta = restore_hypernet(path, smollm2)
+    assert meta["base_model"] == "smollm2-135m" and meta["dtype"] == "bfloat16"
+    target = resolve_tokenizer("gpt-2")
+    tables = predict_embeddings(hypernet, smollm2.embeddings, smollm2.tokenizer, target)
+    dec = decompose(smollm2.tokenizer, target)
+    shared = np.flatnonzero((dec.lengths_V == 1) & dec.exact_V & ~dec.special_V)[::37]
+    pred = np.asarray(tables.input_VxD)[shared]
+    base = np.asarray(smollm2.embeddings.input_VxD)
+    nearest = np.argmin(((pred**2).sum(1)[:, None] - 2 * pred @ base.T + (base**2).sum(1)[None]), axis=1)
+    hit_rate = float(np.mean(nearest == dec.pieces_VxS[shared, 0]))
+    print(f"shipped hypernet: nearest-row hit rate {hit_rate:.3f} over {shared.size} shared gpt-2 tokens")
+    assert hit_rate > 0.9, hit_rate
