@@ -179,7 +179,7 @@ def test_predict_embeddings_for_a_new_tokenizer(base):
     np.testing.assert_allclose(a.input_VxD[plain], full_in[plain], atol=1e-5)
     np.testing.assert_allclose(a.output_VxD[plain], full_out[plain], atol=1e-5)
     c = predict_embeddings(hypernet, base.embeddings, base.tokenizer, target, copy_shared=True)
-    shared = (dec.lengths_V == 1) & dec.exact_V & plain
+    shared = dec.shared_V
     np.testing.assert_array_equal(c.input_VxD[shared], base.embeddings.input_VxD[dec.pieces_VxS[shared, 0]])
     np.testing.assert_array_equal(c.output_VxD[~shared], a.output_VxD[~shared])
     np.testing.assert_array_equal(a.input_VxD[target.bos_id], base.embeddings.input_VxD[base.tokenizer.bos_id])

@@ -139,11 +139,9 @@ def cmd_transplant(args) -> int:
 
 def _transplant_hypernet(args) -> int:
     """ZeTT: the embeddings of any tokenizer predicted by a trained hypernetwork (no donor, no training)."""
-    from zett_jax.hypernet.apply import predict_embeddings
+    from zett_jax.hypernet.apply import predict_embeddings, pretrained_hypernet
     from zett_jax.hypernet.train import restore_hypernet
     from zett_jax.tokenizers.load import resolve_tokenizer
-
-    from zett_jax.hypernet.apply import pretrained_hypernet
 
     hypernet_dir = args.hypernet or pretrained_hypernet(args.model)
     if not hypernet_dir:
@@ -159,7 +157,6 @@ def _transplant_hypernet(args) -> int:
 def load_experiment_config(path: str, overrides: list[str]):
     """An experiment config from a Python file with ``get_config()`` or a JSON file, plus dotted overrides."""
     import importlib.util
-    from pathlib import Path
 
     from zett_jax.hypernet.config import ExperimentConfig, apply_overrides, from_dict
 
@@ -198,12 +195,9 @@ def cmd_hypernet_train(args) -> int:
 
 def cmd_hypernet_export(args) -> int:
     from zett_jax.convert.load import load_model
-    from zett_jax.hypernet.train import METADATA, export_compact
+    from zett_jax.hypernet.train import export_compact, read_metadata
 
-    meta_path = Path(args.hypernet) / METADATA
-    if not meta_path.is_file():
-        raise ZettError(f"{args.hypernet}: not a hypernetwork directory (no {METADATA})")
-    base = load_model(json.loads(meta_path.read_text())["base_model"])
+    base = load_model(read_metadata(args.hypernet)["base_model"])
     out = export_compact(args.hypernet, base, args.out, args.dtype)
     size = sum(f.stat().st_size for f in out.iterdir())
     print(f"{out} ({size / 2**20:.1f} MiB)")

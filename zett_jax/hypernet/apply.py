@@ -68,10 +68,10 @@ def _predict_by_length(hypernet: Hypernet, source_WxC, pieces_VxS: np.ndarray, m
     D = int(source_WxC.shape[1]) if hypernet.tied else int(source_WxC.shape[1]) // 2
     input_VxD = np.zeros((V, D), np.float32)
     output_VxD = None if hypernet.tied else np.zeros((V, D), np.float32)
-    lo_len = 0
+    shorter = -1  # the previous bucket's width; length 0 (special tokens) falls in the first bucket
     for width in length_buckets(S):
-        ids = np.flatnonzero((lengths_V > lo_len) & (lengths_V <= width) if lo_len else lengths_V <= width)
-        lo_len = width
+        ids = np.flatnonzero((lengths_V > shorter) & (lengths_V <= width))
+        shorter = width
         if not ids.size:
             continue
         N = min(batch_size, ids.size)
@@ -79,7 +79,7 @@ def _predict_by_length(hypernet: Hypernet, source_WxC, pieces_VxS: np.ndarray, m
         for lo in range(0, padded.size, N):
             rows = padded[lo : lo + N]
             in_NxD, out_NxD = _predict(graphdef, params, source_WxC, pieces_VxS[rows, :width], mask_VxS[rows, :width])
-            take = rows[: max(0, min(N, ids.size - lo))]
+            take = rows[: min(N, ids.size - lo)]  # the edge-padded tail of the last batch is dropped
             input_VxD[take] = np.asarray(in_NxD)[: take.size]
             if output_VxD is not None:
                 output_VxD[take] = np.asarray(out_NxD)[: take.size]
@@ -89,8 +89,7 @@ def _predict_by_length(hypernet: Hypernet, source_WxC, pieces_VxS: np.ndarray, m
 def copy_shared_rows(tables: Embeddings, base_embeddings: Embeddings, dec) -> Embeddings:
     """``tables`` with the rows of tokens that are one base token with the same bytes (``dec``: the target
     vocabulary's `decompose`) replaced by that token's base rows."""
-    shared_V = (dec.lengths_V == 1) & dec.exact_V & ~dec.special_V
-    ids_T, base_T = np.flatnonzero(shared_V), dec.pieces_VxS[shared_V, 0]
+    ids_T, base_T = np.flatnonzero(dec.shared_V), dec.pieces_VxS[dec.shared_V, 0]
     input_VxD = tables.input_VxD.at[ids_T].set(base_embeddings.input_VxD[base_T].astype(tables.input_VxD.dtype))
     output_VxD = tables.output_VxD
     if output_VxD is not None:
@@ -129,10 +128,10 @@ def predict_embeddings(
                  int((dec.lengths_V > S).sum()), S)
     pieces_VxS, mask_VxS = pad_pieces(dec.pieces_VxS, dec.mask_VxS, S)
     source_WxC = source_table(base_embeddings.input_VxD, base_embeddings.output_VxD)
-    input_VxD, output_VxD = _predict_by_length(hypernet, source_WxC, pieces_VxS, mask_VxS, batch_size)
+    tables = Embeddings(*_predict_by_length(hypernet, source_WxC, pieces_VxS, mask_VxS, batch_size))
     if copy_shared:
-        copied = copy_shared_rows(Embeddings(input_VxD, output_VxD), base_embeddings, dec)
-        input_VxD, output_VxD = copied.input_VxD, copied.output_VxD
+        tables = copy_shared_rows(tables, base_embeddings, dec)
+    input_VxD, output_VxD = tables.input_VxD, tables.output_VxD
     special_ids, base_ids = role_pairs(target, base_tokenizer)
     unmatched = sorted(set(np.flatnonzero(dec.special_V).tolist()) - set(special_ids.tolist()))
     if unmatched:

@@ -21,9 +21,9 @@ from flax import nnx
 
 from zett_jax import train as shared
 from zett_jax.hypernet.config import ExperimentConfig
-from zett_jax.hypernet.data import TextBatches, sampled_batches, tokenize_lm
+from zett_jax.hypernet.data import TextBatches, tokenize_lm
 from zett_jax.hypernet.losses import TRAINABLE, predict_tables
-from zett_jax.hypernet.train import build_module, make_step
+from zett_jax.hypernet.train import build_module, lm_batches, make_step
 
 
 def _median_time(fn, repeats: int) -> float:
@@ -49,8 +49,7 @@ def time_split(config: ExperimentConfig, base, documents: list[str], repeats: in
     """
     tc, dc = config.train, config.data
     texts = TextBatches(documents, dc.batch_size, dc.block_size, tc.seed)
-    it = sampled_batches(base.tokenizer, texts, config.sampler, dc.block_size, config.hypernet.max_pieces, tc.seed, 0,
-                         dc.token_subsample, dc.short)
+    it = lm_batches(config, base.tokenizer, texts, 0)
     host = []
     for _ in range(repeats + 1):
         _, _, batch, seconds = next(it)
@@ -78,10 +77,10 @@ def time_split(config: ExperimentConfig, base, documents: list[str], repeats: in
         lm = shared.LanguageModel(base.model, jax.tree.map(jnp.copy, tables))
         g, s, f = shared.init_train_state(lm, opt, shared.EMBEDDINGS)
         jitted = shared.jit_train_step(g, shared.lm_loss, opt)
-        holder[id(lm_batch)] = s
+        box = {"state": s}
 
         def run():
-            holder[id(lm_batch)], metrics = jitted(holder[id(lm_batch)], f, lm_batch)
+            box["state"], metrics = jitted(box["state"], f, lm_batch)
             return metrics.loss
 
         return _median_time(run, repeats)

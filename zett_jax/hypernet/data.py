@@ -106,7 +106,7 @@ def hypernet_batch(
     is cut to that many ids (:func:`subsample_vocabulary`, ``rng`` draws them) and the text re-indexed."""
     dec = decompose(base, tok)
     pieces_VxS, mask_VxS = pad_pieces(dec.pieces_VxS, dec.mask_VxS, S)
-    shared_V = (dec.lengths_V == 1) & dec.exact_V & ~dec.special_V
+    shared_V = dec.shared_V
     special_ids_R, special_base_ids_R = role_pairs(tok, base)
     inputs_BxT, targets_BxT, valid_BxT = tokenize_lm(tok, texts, T)
     if token_subsample is not None and token_subsample < pieces_VxS.shape[0]:

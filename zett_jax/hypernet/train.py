@@ -127,6 +127,14 @@ def _unsharded_step(graphdef, phase: str, aux_weight: float, opt, short: tuple[i
     return jax.jit(step, donate_argnums=0)
 
 
+def lm_batches(config: ExperimentConfig, base_tokenizer, texts_of, start: int):
+    """The LM phase's batches from batch ``start`` on (`zett_jax.hypernet.data.sampled_batches` with the
+    config's sampler, shapes, token subsample and short bucket)."""
+    return sampled_batches(base_tokenizer, texts_of, config.sampler, config.data.block_size,
+                           config.hypernet.max_pieces, config.train.seed, start, config.data.token_subsample,
+                           config.data.short)
+
+
 def load_documents(config: ExperimentConfig) -> list[str]:
     from zett_jax import assets
 
@@ -188,12 +196,11 @@ def train_from_config(
     meta_path.write_text(json.dumps(meta, indent=2))
     if tc.steps:  # the LM phase's data problems (a corpus too small for the vocabulary, a too small
         # token_subsample) surface now, not after the warm-up phase: build its first batch once
-        next(sampled_batches(base.tokenizer, texts_of, config.sampler, config.data.block_size,
-                             config.hypernet.max_pieces, tc.seed, 0, config.data.token_subsample, config.data.short))
+        next(lm_batches(config, base.tokenizer, texts_of, 0))
 
     opt = config.optimizer_config()
     graphdef, state, frozen = shared.init_train_state(build_module(config, base), opt, TRAINABLE)
-    S, rows = config.hypernet.max_pieces, int(base.embeddings.input_VxD.shape[0])
+    rows = int(base.embeddings.input_VxD.shape[0])
     if mesh is not None:
         state, frozen = sharding.shard(state, mesh), sharding.shard(frozen, mesh)
 
@@ -226,10 +233,8 @@ def train_from_config(
                 else:
                     phase = "lm"
                     if prefetch is None:
-                        prefetch = Prefetcher(sampled_batches(
-                            base.tokenizer, texts_of, config.sampler, config.data.block_size, S, tc.seed,
-                            s - tc.warmup_phase_steps, config.data.token_subsample, config.data.short),
-                            depth=tc.prefetch)
+                        prefetch = Prefetcher(lm_batches(config, base.tokenizer, texts_of, s - tc.warmup_phase_steps),
+                                              depth=tc.prefetch)
                     _, _, batch, host_s = next(prefetch)
                 if phase not in steps:
                     steps[phase] = make_step(graphdef, phase, tc.aux_weight, opt, mesh=mesh, state=state, frozen=frozen,
@@ -311,6 +316,17 @@ def _key(path) -> str:
     return "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
 
 
+def read_metadata(out_dir: str | Path) -> dict:
+    """``hypernet.json`` of a training run or an export (the config, the base model it was made for)."""
+    meta_path = Path(out_dir) / METADATA
+    if not meta_path.is_file():
+        raise ZettError(f"{out_dir}: not a hypernetwork directory (no {METADATA})")
+    try:
+        return json.loads(meta_path.read_text())
+    except json.JSONDecodeError as e:
+        raise ZettError(f"{meta_path}: not valid JSON ({e})") from None
+
+
 def restore_hypernet(out_dir: str | Path, base) -> tuple[Hypernet, dict]:
     """The trained hypernetwork of ``out_dir`` for the ``LoadedModel`` ``base`` (checked to match).
 
@@ -320,13 +336,7 @@ def restore_hypernet(out_dir: str | Path, base) -> tuple[Hypernet, dict]:
     from zett_jax.hypernet.config import from_dict
 
     out_dir = Path(out_dir)
-    meta_path = out_dir / METADATA
-    if not meta_path.exists():
-        raise ZettError(f"{out_dir}: not a hypernetwork directory (no {METADATA})")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as e:
-        raise ZettError(f"{meta_path}: not valid JSON ({e})") from None
+    meta = read_metadata(out_dir)
     emb = base.embeddings
     want = {"base_rows": int(emb.input_VxD.shape[0]), "model_dim": int(emb.input_VxD.shape[1]),
             "tied": emb.output_VxD is None}

@@ -98,6 +98,11 @@ class Decomposition:
     def lengths_V(self) -> np.ndarray:
         return self.mask_VxS.sum(axis=1)
 
+    @property
+    def shared_V(self) -> np.ndarray:
+        """The target token is one source token with the same bytes (that token is ``pieces_VxS[:, 0]``)."""
+        return (self.lengths_V == 1) & self.exact_V & ~self.special_V
+
 
 def _is_byte_level(lt: LoadedTokenizer) -> bool:
     kinds, _ = _decoder_kinds(lt)
