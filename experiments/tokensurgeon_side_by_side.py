@@ -43,6 +43,24 @@ def run(cmd: list[str], log: Path, env: dict | None = None) -> float:
     return seconds
 
 
+def timed_once(key: str, cmd: list[str], out_dir: Path, log: Path, env: dict | None = None) -> float:
+    """``run`` unless ``out_dir`` exists and ``times.json`` beside it holds this command's time.
+
+    Long transplants (the SmolLM2 -> Gemma-3 one takes over an hour per tool on two cores) are timed once
+    and kept, so an interrupted experiment resumes at the step it had not finished.
+    """
+    record = out_dir.parent / "times.json"
+    times = json.loads(record.read_text()) if record.exists() else {}
+    if key in times and times[key]["command"] == cmd and (out_dir / "config.json").exists():
+        print(f"{key}: reusing {times[key]['seconds']:.1f} s from {record}", flush=True)
+        return times[key]["seconds"]
+    seconds = run(cmd, log, env)
+    times[key] = {"command": cmd, "seconds": seconds, "when": time.strftime("%Y-%m-%d %H:%M")}
+    record.write_text(json.dumps(times, indent=1))
+    print(f"{key}: {seconds:.1f} s", flush=True)
+    return seconds
+
+
 def table(hf_dir: Path) -> np.ndarray:
     from zett_jax.convert.hf import read_safetensors
 
@@ -73,12 +91,12 @@ def main(argv=None) -> None:
             run([zett, "export", "--model", name, "--out", str(dirs[name]), "--overwrite"], work / f"export-{name}.log")
 
     ours, theirs = work / f"zett-{args.pair}", work / f"mergekit-{args.pair}"
-    t_zett = run([zett, "-v", "transplant", "--model", str(dirs[src]), "--tokenizer", str(dirs[donor]),
-                  "--donor", str(dirs[donor]), "--method", "omp", "--k", str(args.k), "--out", str(ours),
-                  "--overwrite"], work / "zett.log")
+    t_zett = timed_once(f"zett-{args.pair}", [zett, "-v", "transplant", "--model", str(dirs[src]),
+                        "--tokenizer", str(dirs[donor]), "--donor", str(dirs[donor]), "--method", "omp",
+                        "--k", str(args.k), "--out", str(ours), "--overwrite"], ours, work / f"zett-{args.pair}.log")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": ""}
-    t_mk = run([args.mergekit, str(dirs[src]), str(dirs[donor]), str(theirs), "-k", str(args.k),
-                "-a", "omp", "--quiet"], work / "mergekit.log", env=env)
+    t_mk = timed_once(f"mergekit-{args.pair}", [args.mergekit, str(dirs[src]), str(dirs[donor]), str(theirs),
+                      "-k", str(args.k), "-a", "omp", "--quiet"], theirs, work / f"mergekit-{args.pair}.log", env=env)
 
     from zett_jax.convert.load import load_model
     from zett_jax.data.text import read_documents, resolve_data_path, take_prefix
