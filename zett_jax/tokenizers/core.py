@@ -26,6 +26,7 @@ class LoadedTokenizer:
     unk_id: int | None = None
     add_bos: bool = False  # whether the original adds BOS by default (HF add_bos_token)
     name: str = ""
+    hf_class: str | None = None  # the tokenizer_class of the original tokenizer_config.json, if it had one
 
     @property
     def vocab_size(self) -> int:
@@ -59,7 +60,7 @@ class LoadedTokenizer:
         }
         roles = {k: v for k, v in roles.items() if v is not None}
         config = {
-            "tokenizer_class": "PreTrainedTokenizerFast",
+            "tokenizer_class": self.hf_class or infer_hf_class(self.tokenizer),
             "add_bos_token": self.add_bos,
             "add_eos_token": False,
             "clean_up_tokenization_spaces": False,
@@ -68,3 +69,39 @@ class LoadedTokenizer:
         }
         (out / "tokenizer_config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False))
         (out / "special_tokens_map.json").write_text(json.dumps(roles, indent=2, ensure_ascii=False))
+
+
+def infer_hf_class(tok: tokenizers.Tokenizer) -> str:
+    """The ``tokenizer_class`` to write for a tokenizer that came without one (GGUF, tiktoken, bare json).
+
+    The class matters beyond transformers: tools key behaviour on it (``mergekit-tokensurgeon`` strips the
+    word-start marker ``▁`` only for SentencePiece-family classes and assumes GPT-2's ``Ġ`` otherwise, so
+    a Gemma tokenizer under the generic class matches almost none of its words). But a specific class is
+    only written where transformers then reproduces the tokenizer.json exactly: in transformers 5 several
+    classes rebuild the pre-tokenizer or normalizer from their own defaults (``GPT2Tokenizer`` drops
+    Llama-3's split regex, ``LlamaTokenizer`` adds a prefix space to Gemma's), so byte-level BPE and
+    Llama-style SentencePiece keep the generic class, which loads tokenizer.json verbatim.
+    ``tests/test_tokenizer_hf_class.py`` checks every tokenizer asset under transformers.
+
+    - WordPiece with BERT normalisation -> ``BertTokenizer``;
+    - Gemma-style SentencePiece BPE (spaces replaced by ``▁`` with no dummy prefix, byte fallback) ->
+      ``GemmaTokenizer``;
+    - anything else -> ``PreTrainedTokenizerFast``.
+    """
+    model = type(tok.model).__name__  # the components' own JSON, not the whole (vocabulary-sized) file
+    normalizers = _parts(tok.normalizer, "normalizers")
+    decoders = _parts(tok.decoder, "decoders")
+    if model == "WordPiece" and [n["type"] for n in normalizers] == ["BertNormalizer"]:
+        return "BertTokenizer"
+    if (model == "BPE" and [n["type"] for n in normalizers] == ["Replace"]
+            and normalizers[0].get("content") == "\u2581" and "ByteFallback" in [d["type"] for d in decoders]):
+        return "GemmaTokenizer"
+    return "PreTrainedTokenizerFast"
+
+
+def _parts(component, key: str) -> list[dict]:
+    """The steps of a tokenizer's normalizer/decoder as tokenizer.json dicts, a Sequence flattened one level."""
+    if component is None:
+        return []
+    component = json.loads(component.__getstate__())
+    return list(component.get(key, [])) if component.get("type") == "Sequence" else [component]

@@ -76,11 +76,12 @@ def _read_json(path: Path) -> dict:
         raise ZettError(f"{path}: not valid JSON ({e})") from None
 
 
-def _role_tokens(config_dir: Path | None) -> tuple[dict[str, str] | None, bool | None]:
+def _role_tokens(config_dir: Path | None) -> tuple[dict[str, str] | None, bool | None, str | None]:
     """Role -> token text from special_tokens_map.json and tokenizer_config.json (the latter wins), and
-    tokenizer_config's add_bos_token if it says. None instead of the dict if neither file exists."""
+    tokenizer_config's add_bos_token and tokenizer_class if it says. None instead of the dict if neither
+    file exists."""
     roles: dict[str, str] = {}
-    add_bos = None
+    add_bos = hf_class = None
     found = False
     for fname in ("special_tokens_map.json", "tokenizer_config.json"):
         f = config_dir / fname if config_dir is not None else None
@@ -96,7 +97,9 @@ def _role_tokens(config_dir: Path | None) -> tuple[dict[str, str] | None, bool |
                 roles[role] = value
         if fname == "tokenizer_config.json" and isinstance(cfg.get("add_bos_token"), bool):
             add_bos = cfg["add_bos_token"]
-    return (roles if found else None), add_bos
+        if fname == "tokenizer_config.json" and isinstance(cfg.get("tokenizer_class"), str):
+            hf_class = cfg["tokenizer_class"]
+    return (roles if found else None), add_bos, hf_class
 
 
 def _from_tokenizer_json(path: Path, config_dir: Path | None) -> LoadedTokenizer:
@@ -106,7 +109,7 @@ def _from_tokenizer_json(path: Path, config_dir: Path | None) -> LoadedTokenizer
         raise ZettError(f"{path}: not a tokenizers tokenizer.json ({str(e).splitlines()[0]})") from None
     tok.no_padding()
     tok.no_truncation()
-    roles, add_bos = _role_tokens(config_dir)
+    roles, add_bos, hf_class = _role_tokens(config_dir)
     ids: dict[str, int | None] = {}
     for role in _ROLES:
         if roles is not None:  # the configs are authoritative, also about a role being absent
@@ -119,7 +122,7 @@ def _from_tokenizer_json(path: Path, config_dir: Path | None) -> LoadedTokenizer
         add_bos = ids["bos"] is not None and first == [ids["bos"]]
     name = (config_dir or path.parent).name if path.name == "tokenizer.json" else path.name
     return LoadedTokenizer(tokenizer=tok, bos_id=ids["bos"], eos_id=ids["eos"], pad_id=ids["pad"],
-                           unk_id=ids["unk"], add_bos=bool(add_bos), name=name)
+                           unk_id=ids["unk"], add_bos=bool(add_bos), name=name, hf_class=hf_class)
 
 
 def _from_hf_dir(path: Path) -> LoadedTokenizer:
