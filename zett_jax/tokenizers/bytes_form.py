@@ -20,10 +20,9 @@ Conventions:
 from __future__ import annotations
 
 import functools
-import json
 import re
 
-from zett_jax.tokenizers.core import LoadedTokenizer
+from zett_jax.tokenizers.core import LoadedTokenizer, pipeline_steps
 
 _BYTE_PIECE = re.compile(r"<0x([0-9A-Fa-f]{2})>")
 
@@ -48,25 +47,9 @@ def unicode_to_bytes() -> dict[str, int]:
     return {c: b for b, c in bytes_to_unicode().items()}
 
 
-def _decoder_kinds(lt: LoadedTokenizer) -> tuple[set[str], dict]:
-    """The decoder step types (recursively) and the json of the decoder."""
-    if lt.tokenizer.decoder is None:
-        return set(), {}
-    state = json.loads(lt.tokenizer.decoder.__getstate__())
-    kinds: set[str] = set()
-
-    def walk(node):
-        if isinstance(node, dict):
-            if "type" in node:
-                kinds.add(node["type"])
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(state)
-    return kinds, state
+def _decoder_kinds(lt: LoadedTokenizer) -> set[str]:
+    """The step types of the tokenizer's decoder."""
+    return {step["type"] for step in pipeline_steps(lt.tokenizer.decoder)}
 
 
 def token_texts(lt: LoadedTokenizer) -> list[str | None]:
@@ -80,7 +63,7 @@ def token_texts(lt: LoadedTokenizer) -> list[str | None]:
 
 def token_bytes(lt: LoadedTokenizer) -> list[bytes | None]:
     """Bytes of every token id (index = id); None for special tokens and unused ids. See module doc."""
-    kinds, _ = _decoder_kinds(lt)
+    kinds = _decoder_kinds(lt)
     model_kind = type(lt.tokenizer.model).__name__
     added = lt.tokenizer.get_added_tokens_decoder()
     texts = token_texts(lt)
@@ -92,9 +75,8 @@ def token_bytes(lt: LoadedTokenizer) -> list[bytes | None]:
             # characters outside the byte alphabet do not occur in byte-level pieces; keep them as UTF-8
             return b"".join(bytes([inv[c]]) if c in inv else c.encode("utf-8") for c in t)
     elif model_kind == "WordPiece":
-        prefix = "##"
-        if "WordPiece" in kinds:
-            prefix = json.loads(lt.tokenizer.decoder.__getstate__()).get("prefix", "##")
+        prefix = next((step.get("prefix", "##") for step in pipeline_steps(lt.tokenizer.decoder)
+                       if step["type"] == "WordPiece"), "##")
 
         def piece(t: str) -> bytes:
             return t[len(prefix):].encode("utf-8") if t.startswith(prefix) else b" " + t.encode("utf-8")

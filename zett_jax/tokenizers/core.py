@@ -88,20 +88,27 @@ def infer_hf_class(tok: tokenizers.Tokenizer) -> str:
       ``GemmaTokenizer``;
     - anything else -> ``PreTrainedTokenizerFast``.
     """
-    model = type(tok.model).__name__  # the components' own JSON, not the whole (vocabulary-sized) file
-    normalizers = _parts(tok.normalizer, "normalizers")
-    decoders = _parts(tok.decoder, "decoders")
+    model = type(tok.model).__name__
+    normalizers = pipeline_steps(tok.normalizer)
+    decoders = {step["type"] for step in pipeline_steps(tok.decoder)}
     if model == "WordPiece" and [n["type"] for n in normalizers] == ["BertNormalizer"]:
         return "BertTokenizer"
     if (model == "BPE" and [n["type"] for n in normalizers] == ["Replace"]
-            and normalizers[0].get("content") == "\u2581" and "ByteFallback" in [d["type"] for d in decoders]):
+            and normalizers[0].get("content") == "\u2581" and "ByteFallback" in decoders):
         return "GemmaTokenizer"
     return "PreTrainedTokenizerFast"
 
 
-def _parts(component, key: str) -> list[dict]:
-    """The steps of a tokenizer's normalizer/decoder as tokenizer.json dicts, a Sequence flattened one level."""
+def pipeline_steps(component) -> list[dict]:
+    """The steps of a tokenizers normalizer, pre-tokenizer or decoder as tokenizer.json dicts, in order,
+    Sequences flattened; [] for none. Reads the component's own JSON, not the vocabulary-sized file."""
     if component is None:
         return []
-    component = json.loads(component.__getstate__())
-    return list(component.get(key, [])) if component.get("type") == "Sequence" else [component]
+
+    def flatten(step: dict) -> list[dict]:
+        if step.get("type") != "Sequence":
+            return [step]
+        inner = next((v for v in step.values() if isinstance(v, list)), [])
+        return [leaf for s in inner for leaf in flatten(s)]
+
+    return flatten(json.loads(component.__getstate__()))

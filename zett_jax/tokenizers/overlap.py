@@ -105,8 +105,7 @@ class Decomposition:
 
 
 def _is_byte_level(lt: LoadedTokenizer) -> bool:
-    kinds, _ = _decoder_kinds(lt)
-    return "ByteLevel" in kinds
+    return "ByteLevel" in _decoder_kinds(lt)
 
 
 def _bytes_index(lt: LoadedTokenizer, forms: list[bytes | None]) -> dict[bytes, int]:
